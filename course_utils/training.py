@@ -1,4 +1,4 @@
-"""Training loop for the course's models: `fit`, `evaluate_loss`, `set_seed`, `default_device`.
+"""Training loop for the course's models: `fit`, `set_seed`, `default_device`.
 
 Generic boilerplate kept apart from the models (as in minGPT's trainer): Adam, gradient
 clipping, token-level cross-entropy with `<pad>` ignored, teacher forcing as a constant or a
@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data.vocab import PAD_ID
+from .metrics import mean_token_nll
 
 # A teacher-forcing schedule maps the epoch (or the global step) to a ratio in [0, 1].
 Schedule = Callable[[int], float]
@@ -35,31 +36,6 @@ def set_seed(seed: int) -> None:
 def default_device() -> torch.device:
     """CUDA when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def evaluate_loss(model: nn.Module, batches: Iterable, pad_id: int = PAD_ID,
-                  device: torch.device | None = None) -> float:
-    """Mean cross-entropy per target token (teacher-forced), `<pad>` ignored.
-
-    Sums the loss and the token count over all batches before dividing, so a short last batch
-    does not weigh as much as a full one.
-    """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total, tokens = 0.0, 0
-    with torch.inference_mode():
-        for batch in batches:
-            batch = batch.to(device)
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-            total += nn.functional.cross_entropy(
-                logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=pad_id,
-                reduction="sum").item()
-            tokens += int((batch.tgt_out != pad_id).sum())
-    model.train(was_training)
-    if tokens == 0:
-        raise ValueError("no target tokens to evaluate: the batches are empty or all padding")
-    return total / tokens
 
 
 def fit(model: nn.Module, train_batches: Iterable, valid_batches: Iterable | None = None,
@@ -138,7 +114,7 @@ def fit(model: nn.Module, train_batches: Iterable, valid_batches: Iterable | Non
         history["train_loss"].append(loss_sum / token_sum)
         history["teacher_forcing"].append(ratio_sum / n_batches)
         if valid_batches is not None:
-            valid_loss = evaluate_loss(model, valid_batches, pad_id, device)
+            valid_loss = mean_token_nll(model, valid_batches, device)
             history["valid_loss"].append(valid_loss)
             history["valid_ppl"].append(math.exp(valid_loss))
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / token_sum:.3f}",

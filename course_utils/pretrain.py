@@ -1,0 +1,61 @@
+"""Regenerate the shipped checkpoints: `python -m course_utils.pretrain NAME [NAME ...]` or `--all`.
+
+Each recipe in `course_utils.recipes` trains on the CPU with one thread and fixed seeds, so a
+rerun on the same software gives the same weights; the file and its sha256 go into
+`course_utils/checkpoints/` and `MANIFEST.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from .checkpoints import CHECKPOINT_DIR, MANIFEST, MAX_BYTES, read_manifest, save_checkpoint, sha256_of
+from .recipes import RECIPES, Trained
+
+
+def regenerate(name: str, progress: bool = True) -> dict:
+    """Run one recipe, write its file, and return its manifest entry."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
+    torch.set_num_threads(1)  # one thread: the same float reductions on every machine
+    start = time.perf_counter()
+    result = RECIPES[name](progress=progress)
+    seconds = time.perf_counter() - start
+    if isinstance(result, Trained):
+        path = save_checkpoint(CHECKPOINT_DIR / f"{name}.pt", result.model, result.src_vocab,
+                               result.tgt_vocab, result.history, result.extra)
+    else:  # results only, no weights
+        path = CHECKPOINT_DIR / f"{name}.json"
+        path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ValueError(f"{path.name} is {size / 1e6:.1f} MB, over the 2 MB limit: shrink the model")
+    return {"file": path.name, "sha256": sha256_of(path), "bytes": size,
+            "train_seconds": round(seconds, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"recipes: {', '.join(sorted(RECIPES))}")
+    parser.add_argument("--all", action="store_true", help="regenerate every checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    names = sorted(RECIPES) if args.all else args.names
+    if not names:
+        parser.error("name at least one recipe, or pass --all")
+    manifest = read_manifest()
+    for name in names:
+        entry = regenerate(name, progress=not args.quiet)
+        manifest[name] = entry
+        MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        print(f"{name}: {entry['file']} {entry['bytes'] / 1e6:.2f} MB in "
+              f"{entry['train_seconds']} s, sha256 {entry['sha256'][:12]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
