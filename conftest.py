@@ -4,9 +4,15 @@ pyproject.toml turns nbval on for `solutions/`; here the notebook cells get the 
 marker (so `make unit` skips them), stderr is left out of the output comparison, and the
 sanitizer file is found from any working directory.
 """
+import os
 from pathlib import Path
 
 import pytest
+
+# Kernels started by nbval inherit this: one intra-op thread, as `make execute` uses when it
+# stores the outputs, so both runs do the same float arithmetic. (Tiny models run fastest on
+# one thread; with other processes on 2 cores, spinning OpenMP threads slow training ~20x.)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def pytest_configure(config):

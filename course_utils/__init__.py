@@ -5,7 +5,8 @@ Layers, each importing only those below it:
 → `plotting`. See docs/DESIGN.md for the contracts between them.
 """
 from .attention import AdditiveAttention, MultiplicativeAttention, masked_softmax
-from .checkpoints import Pretrained, available, load_checkpoint, pretrained, save_checkpoint
+from .checkpoints import (Pretrained, available, load_checkpoint, pretrained, save_checkpoint,
+                          shipped_results)
 from .data import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, Batch, Vocab, collate, encode_batch,
                    load_pairs, make_loader, reversal_pairs, split_pairs, tokenize_sentence,
                    translation_pairs)
@@ -20,7 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdditiveAttention", "MultiplicativeAttention", "masked_softmax",
-    "Pretrained", "available", "load_checkpoint", "pretrained", "save_checkpoint",
+    "Pretrained", "available", "load_checkpoint", "pretrained", "save_checkpoint", "shipped_results",
     "BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID", "Batch", "Vocab", "collate", "encode_batch",
     "load_pairs", "make_loader", "reversal_pairs", "split_pairs", "tokenize_sentence",
     "translation_pairs",

@@ -88,6 +88,10 @@ def pretrained(name: str, device: torch.device | str | None = None) -> Pretraine
 
     Example: `pre = pretrained("reversal"); pre.model, pre.src_vocab, pre.history`.
     """
+    return load_checkpoint(_verified_path(name), device)
+
+
+def _verified_path(name: str) -> Path:
     manifest = read_manifest()
     if name not in manifest:
         raise ValueError(f"no shipped checkpoint named {name!r}; available: "
@@ -103,7 +107,12 @@ def pretrained(name: str, device: torch.device | str | None = None) -> Pretraine
             f"expected {manifest[name]['sha256'][:12]}…): restore it from git or regenerate "
             f"it with `python -m course_utils.pretrain {name}`"
         )
-    return load_checkpoint(path, device)
+    return path
+
+
+def shipped_results(name: str) -> dict:
+    """Load a shipped results-only file (e.g. "teacher_forcing"), after checking its sha256."""
+    return json.loads(_verified_path(name).read_text())
 
 
 def available() -> list[str]:

@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     names = sorted(RECIPES) if args.all else args.names
     if not names:
         parser.error("name at least one recipe, or pass --all")
-    manifest = read_manifest()
     for name in names:
         entry = regenerate(name, progress=not args.quiet)
+        manifest = read_manifest()  # read again: another run may have added entries meanwhile
         manifest[name] = entry
         MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         print(f"{name}: {entry['file']} {entry['bytes'] / 1e6:.2f} MB in "

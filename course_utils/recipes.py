@@ -7,7 +7,8 @@ Notebooks and `python -m course_utils.pretrain` share these functions, so a note
 |------|-----------|------|
 | `reversal` | 01, 06 | GRU + additive attention reversing strings of 3–10 letters |
 | `translation_bottleneck` | 02, 04, 05, 06 | LSTM encoder-decoder, no attention |
-| `translation_attention` | 04, 05, 06 | the same with additive attention |
+| `translation_attention` | 04, 05, 06 | the same with additive (Bahdanau) attention |
+| `translation_general` | 06 | the same with multiplicative (Luong `general`) attention |
 | `teacher_forcing` | 03 | results only: ratio 1.0 vs 0.5 vs a schedule |
 """
 from __future__ import annotations
@@ -141,6 +142,11 @@ def train_translation_bottleneck(progress: bool = True, epochs: int = 10) -> Tra
 @recipe("translation_attention")
 def train_translation_attention(progress: bool = True, epochs: int = 10) -> Trained:
     return _translation_model("additive", progress, epochs)
+
+
+@recipe("translation_general")
+def train_translation_general(progress: bool = True, epochs: int = 10) -> Trained:
+    return _translation_model("general", progress, epochs)
 
 
 def inverse_sigmoid_schedule(k: float = 3.0) -> Callable[[int], float]:
