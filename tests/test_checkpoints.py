@@ -1,0 +1,136 @@
+"""Tests for course_utils/checkpoints.py and pretrain.py: the shipped models load, are checked,
+are small, do what the notebooks say, and regenerate bit for bit."""
+import shutil
+
+import pytest
+import torch
+
+from course_utils import checkpoints
+from course_utils.checkpoints import (MAX_BYTES, available, load_checkpoint, pretrained,
+                                      read_manifest, save_checkpoint, shipped_results)
+from course_utils.data import Vocab
+from course_utils.models import Seq2Seq, Seq2SeqConfig
+from course_utils.pretrain import main as pretrain_main
+from course_utils.recipes import RECIPES, evaluate_translation, reversal_splits, translate, \
+    translation_splits
+
+MODELS = ["reversal", "translation_bottleneck", "translation_attention", "translation_general"]
+
+
+def test_every_recipe_has_a_shipped_file_under_two_megabytes():
+    manifest = read_manifest()
+    assert sorted(manifest) == sorted(RECIPES) == available()
+    for name, entry in manifest.items():
+        path = checkpoints.CHECKPOINT_DIR / entry["file"]
+        assert path.stat().st_size == entry["bytes"] <= MAX_BYTES, name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_models_load_in_eval_mode_with_matching_vocabularies(name):
+    pre = pretrained(name)
+    assert not pre.model.training
+    pre.model.check_vocabs(pre.src_vocab, pre.tgt_vocab)
+    assert pre.history["epoch"] and len(pre.history["valid_loss"]) == len(pre.history["epoch"])
+
+
+def test_shipped_reversal_model_reverses_held_out_strings():
+    pre = pretrained("reversal")
+    _, _, test = reversal_splits()
+    got = translate(pre.model, [s for s, _ in test], pre.src_vocab, pre.tgt_vocab,
+                    tokenize=list, max_len=20)
+    correct = sum("".join(g) == t for g, (_, t) in zip(got, test))
+    assert correct / len(test) >= 0.99
+
+
+def test_attention_beats_the_bottleneck_on_held_out_translation():
+    _, _, test = translation_splits()
+    scores = {}
+    for name in ("translation_bottleneck", "translation_attention"):
+        pre = pretrained(name)
+        scores[name] = evaluate_translation(pre.model, test[:300], pre.src_vocab,
+                                            pre.tgt_vocab)["bleu"]
+    assert scores["translation_attention"] > 95 > scores["translation_bottleneck"] > 60, scores
+
+
+def test_teacher_forcing_results_hold_three_settings_per_epoch():
+    results = shipped_results("teacher_forcing")
+    assert sorted(results["results"]) == ["inverse sigmoid", "ratio 0.5", "ratio 1.0"]
+    for history in results["results"].values():
+        assert len(history["free_running_token_accuracy"]) == results["epochs"]
+
+
+def _copy_of_shipped(tmp_path, monkeypatch, name="reversal"):
+    """Point the checkpoint folder at a copy, so a test may damage it."""
+    shutil.copytree(checkpoints.CHECKPOINT_DIR, tmp_path / "ckpt")
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_DIR", tmp_path / "ckpt")
+    monkeypatch.setattr(checkpoints, "MANIFEST", tmp_path / "ckpt" / "MANIFEST.json")
+    return tmp_path / "ckpt" / read_manifest()[name]["file"]
+
+
+def test_a_corrupted_checkpoint_is_refused_with_how_to_fix_it(tmp_path, monkeypatch):
+    path = _copy_of_shipped(tmp_path, monkeypatch)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted.*python -m course_utils.pretrain reversal"):
+        pretrained("reversal")
+
+
+def test_a_missing_checkpoint_file_says_how_to_regenerate_it(tmp_path, monkeypatch):
+    _copy_of_shipped(tmp_path, monkeypatch).unlink()
+    with pytest.raises(ValueError, match="missing.*pretrain reversal"):
+        pretrained("reversal")
+
+
+def test_an_unknown_name_lists_the_available_ones():
+    with pytest.raises(ValueError, match="available: .*translation_attention"):
+        pretrained("transformer")
+
+
+def test_save_and_load_round_trip_keeps_weights_vocabs_and_history(tmp_path):
+    torch.manual_seed(0)
+    src_vocab = Vocab.build([["a", "b", "c"]])
+    tgt_vocab = Vocab.build([["x", "y"]])
+    model = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=4, hidden_dim=4,
+                                  rnn_type="lstm", bidirectional=True, attention="general"))
+    history = {"epoch": [1], "valid_loss": [0.5]}
+    path = save_checkpoint(tmp_path / "m.pt", model, src_vocab, tgt_vocab, history, {"note": 1})
+    loaded = load_checkpoint(path)
+    assert loaded.src_vocab == src_vocab and loaded.tgt_vocab == tgt_vocab
+    assert loaded.history == history and loaded.extra == {"note": 1}
+    assert loaded.model.config == model.config
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+
+
+def test_saving_with_a_vocabulary_that_does_not_fit_the_model_is_refused(tmp_path):
+    vocab = Vocab.build([["a", "b"]])
+    model = Seq2Seq(Seq2SeqConfig(len(vocab) + 1, len(vocab), emb_dim=4, hidden_dim=4))
+    with pytest.raises(ValueError, match="source vocabulary has 6 tokens but the model"):
+        save_checkpoint(tmp_path / "m.pt", model, vocab, vocab)
+
+
+def test_loading_a_path_that_does_not_exist_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+@pytest.mark.slow
+def test_a_recipe_run_twice_gives_identical_weights():
+    # The shipped files regenerate bit for bit on the machine that made them
+    # (`python -m course_utils.pretrain --all --check`); on another CPU the float kernels may
+    # differ, so CI checks the recipe's own determinism instead, on one short epoch.
+    torch.set_num_threads(1)
+    first, second = (RECIPES["reversal"](progress=False, epochs=1) for _ in range(2))
+    assert first.history == second.history
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(second.model.state_dict()[key], value), key
+
+
+def test_pretrain_check_reports_a_difference(tmp_path, monkeypatch, capsys):
+    # --check compares the regenerated file's sha256 with the manifest's; fake the recipe.
+    _copy_of_shipped(tmp_path, monkeypatch, "teacher_forcing")
+    import course_utils.pretrain as pretrain
+    monkeypatch.setitem(pretrain.RECIPES, "teacher_forcing", lambda progress: {"changed": 1})
+    assert pretrain_main(["teacher_forcing", "--check", "--quiet"]) == 1
+    assert "teacher_forcing: DIFFERS from the shipped file" in capsys.readouterr().out
