@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import types
+import json
 from pathlib import Path
 
 import torch
@@ -24,38 +24,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for beam_baseline
 from beam_baseline import beam_search_baseline  # noqa: E402
 
-from course_utils.data import Vocab, encode_batch, make_loader, translation_pairs  # noqa: E402
+from course_utils.checkpoints import pretrained  # noqa: E402
+from course_utils.data import encode_batch  # noqa: E402
 from course_utils.decoding import beam_search  # noqa: E402
-from course_utils.models import Seq2Seq, Seq2SeqConfig  # noqa: E402
-from course_utils.training import fit  # noqa: E402
+from course_utils.recipes import translation_splits  # noqa: E402
 
 
 def load_model():
-    """The model and vocabularies to decode with (`.model`, `.src_vocab`, `.tgt_vocab`).
-
-    Once the course ships its checkpoint, the body becomes the one line
-    `return pretrained("translation_attention")` (from course_utils.checkpoints).
-    """
-    return train_small_model()
-
-
-def train_small_model(train_size: int = 16000, seed: int = 0):
-    """An LSTM + additive attention `Seq2Seq` the size of the shipped translation model,
-    trained for one epoch with `fit` (a few seconds); the same every run."""
-    pairs = translation_pairs(train_size, seed=seed)
-    src_vocab = Vocab.build([en.split() for en, _ in pairs])
-    tgt_vocab = Vocab.build([fr.split() for _, fr in pairs])
-    config = Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=64, hidden_dim=128,
-                           attn_dim=64, rnn_type="lstm", attention="additive")
-    torch.manual_seed(seed)
-    model = Seq2Seq(config)
-    start = time.perf_counter()
-    history = fit(model, make_loader(pairs, src_vocab, tgt_vocab, batch_size=64, seed=seed),
-                  epochs=1, lr=3e-3, progress=False, seed=seed, device=torch.device("cpu"))
-    print(f"model: {model.count_parameters():,} parameters, trained one epoch on "
-          f"{train_size} translation pairs in {time.perf_counter() - start:.0f} s "
-          f"(loss {history['train_loss'][-1]:.2f})")
-    return types.SimpleNamespace(model=model, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+    """The shipped translation model with additive attention, and its vocabularies."""
+    return pretrained("translation_attention")
 
 
 def best_of(repeats: int, decode, *args, **kwargs):
@@ -91,12 +68,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads, the same for both sides (default: PyTorch's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best counts")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     loaded = load_model()
     model = loaded.model.eval()
-    pairs = translation_pairs(args.sentences, seed=1)  # another seed: mostly unseen sentences
+    pairs = translation_splits()[2][:args.sentences]  # held-out test sentences
     src, src_lengths = encode_batch([en for en, _ in pairs], loaded.src_vocab)
     options = dict(beam_size=args.beam, max_len=args.max_len, length_penalty=args.alpha)
 
@@ -112,6 +90,11 @@ def main(argv=None) -> int:
     print(f"  batched beam_search:   {n / batched_time:8.1f} sentences/s ({batched_time:.2f} s)")
     print(f"  speed-up: {baseline_time / batched_time:.1f}x")
     problems = compare(batched, baseline)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "baseline_sentences_per_s": n / baseline_time,
+            "batched_sentences_per_s": n / batched_time,
+            "ratio": baseline_time / batched_time, "identical": not problems}, indent=1))
     if problems:
         print(f"MISMATCH in {len(problems)} of {n} sentences:", *problems[:5], sep="\n  ")
         return 1
