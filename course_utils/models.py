@@ -251,8 +251,10 @@ class Seq2Seq(nn.Module):
             teacher_forcing_ratio: the probability of feeding the gold previous token. At 1.0
                 the whole target goes through the RNN in one call (the fast path). Below 1.0
                 the decoder runs step by step, and at every step each example independently
-                feeds the gold token with this probability, else its own previous prediction
-                (the argmax), as in scheduled sampling (Bengio et al. 2015).
+                feeds the gold token with this probability, else its own previous prediction,
+                as in scheduled sampling (Bengio et al. 2015; they sample the prediction from
+                the model's distribution, we take its argmax). The coin flips use torch's
+                global random generator, so `set_seed` makes them repeat.
             return_attention: also return the attention weights.
         Returns:
             logits `(B, T, V)`, and attention `(B, T, S)` when asked (None without attention).

@@ -113,14 +113,15 @@ def train_reversal(progress: bool = True, epochs: int = 10) -> Trained:
     return Trained(model, vocab, vocab, history, extra)
 
 
-def _translation_model(attention: str | None, progress: bool, epochs: int) -> Trained:
+def _translation_model(attention: str | None, progress: bool, epochs: int,
+                       hidden_dim: int = 128) -> Trained:
     set_seed(0)
     train, valid, test = translation_splits()
     src_vocab = Vocab.build([en.split() for en, _ in train])
     tgt_vocab = Vocab.build([fr.split() for _, fr in train])
     loader = make_loader(train, src_vocab, tgt_vocab, batch_size=64, seed=0)
     valid_loader = make_loader(valid, src_vocab, tgt_vocab, batch_size=256, shuffle=False)
-    config = Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=64, hidden_dim=128,
+    config = Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=64, hidden_dim=hidden_dim,
                            attn_dim=64, rnn_type="lstm", attention=attention)
     model = Seq2Seq(config)
     monitor = valid[:500]
@@ -135,18 +136,21 @@ def _translation_model(attention: str | None, progress: bool, epochs: int) -> Tr
 
 
 @recipe("translation_bottleneck")
-def train_translation_bottleneck(progress: bool = True, epochs: int = 10) -> Trained:
-    return _translation_model(None, progress, epochs)
+def train_translation_bottleneck(progress: bool = True, epochs: int = 10,
+                             hidden_dim: int = 128) -> Trained:
+    return _translation_model(None, progress, epochs, hidden_dim)
 
 
 @recipe("translation_attention")
-def train_translation_attention(progress: bool = True, epochs: int = 10) -> Trained:
-    return _translation_model("additive", progress, epochs)
+def train_translation_attention(progress: bool = True, epochs: int = 10,
+                             hidden_dim: int = 128) -> Trained:
+    return _translation_model("additive", progress, epochs, hidden_dim)
 
 
 @recipe("translation_general")
-def train_translation_general(progress: bool = True, epochs: int = 10) -> Trained:
-    return _translation_model("general", progress, epochs)
+def train_translation_general(progress: bool = True, epochs: int = 10,
+                             hidden_dim: int = 128) -> Trained:
+    return _translation_model("general", progress, epochs, hidden_dim)
 
 
 def inverse_sigmoid_schedule(k: float = 3.0) -> Callable[[int], float]:

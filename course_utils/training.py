@@ -59,7 +59,9 @@ def fit(model: nn.Module, train_batches: Iterable, valid_batches: Iterable | Non
             in eval mode); the metrics it returns (e.g. `{"valid_bleu": 31.2}`) are appended
             to the history under their names.
     Returns:
-        A dict of per-epoch lists: `epoch`, `train_loss` (mean per target token),
+        A dict of per-epoch lists: `epoch`, `train_loss` (mean per target token, computed on
+        the inputs the model was fed: with a ratio below 1 those mix in its own predictions,
+        so compare runs with different ratios on `valid_loss`, which is always teacher-forced),
         `teacher_forcing` (the mean ratio used), and with validation batches `valid_loss`
         and `valid_ppl` (= exp(valid_loss)); and `best_epoch`, the (1-based) epoch whose
         weights the model holds at the end.
