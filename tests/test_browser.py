@@ -1,0 +1,166 @@
+"""What students and instructors see in JupyterLab, checked in a real browser.
+
+A green unit-test run says nothing about the page: nbgrader's lab extension has broken on new
+JupyterLab releases before (nbgrader 0.9.4 was flagged incompatible with JupyterLab 4.3,
+jupyter/nbgrader#1948). These tests start JupyterLab from this venv on a loopback port, in a
+temporary copy of the course (so running notebooks never changes the repo), and drive
+Debian's Chromium with Playwright for Python (tests/browser_helpers.py):
+
+- student: the release of 01_toy_reversal, run top to bottom, shows no error but the
+  NotImplementedError of its unfinished exercises, and the notebook toolbar has Validate;
+- solution: the solution of 06_attention runs without an error and draws its heatmap;
+- instructor: Nbgrader → Formgrader lists the six assignments.
+
+Each saves a screenshot in artifacts/browser/ (git-ignored) and prints its path. Without
+Debian's chromium they skip, except in CI (CI=true), where `make test` installs it.
+"""
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from browser_helpers import (CHROMIUM_ARGS, chromium_or_skip, copy_course, current_notebook,
+                             jupyter_env, jupyterlab, open_notebook, run_all_cells,
+                             scroll_to_cell)
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts" / "browser"
+ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
+               "05_beam_search", "06_attention"]
+STUDENT_NOTEBOOK = "notebooks/01_toy_reversal/01_toy_reversal.ipynb"
+SOLUTION_NOTEBOOK = "solutions/06_attention/06_attention.ipynb"
+RUN_TIMEOUT = 120  # seconds for a whole notebook; each runs in about 30 s
+
+
+def require(relative: str):
+    """Skip while a notebook is not written yet; in CI a missing notebook is a failure."""
+    if not (REPO / relative).exists():
+        message = f"{relative} does not exist"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_or_skip()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable),
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory):
+    # `browser` first: without Chromium the tests skip before JupyterLab starts.
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()  # a skipped test must not leave last run's picture behind
+    home = tmp_path_factory.mktemp("jupyter")
+    strip = (Path(SOLUTION_NOTEBOOK),) if (REPO / SOLUTION_NOTEBOOK).exists() else ()
+    course = copy_course(REPO, home / "course", strip_outputs=strip)
+    with jupyterlab(course, home) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    uncaught = []  # JavaScript exceptions: a broken extension shows up here first
+    page.on("pageerror", lambda error: uncaught.append(str(error)))
+    yield page
+    context.close()
+    server.shut_down_kernels()
+    if uncaught:
+        pytest.fail(f"uncaught JavaScript errors in JupyterLab: {uncaught}")
+
+
+def screenshot(page, name: str, capsys) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=path)
+    with capsys.disabled():
+        print(f"\n  screenshot: {path}")
+    return path
+
+
+def errors(state: dict) -> list[tuple[int, str, str]]:
+    return [(cell["index"], out["ename"], out["evalue"])
+            for cell in state["cells"] for out in cell["outputs"]
+            if out["output_type"] == "error"]
+
+
+def test_nbgrader_lab_extension_is_enabled_and_ok(tmp_path):
+    # nbgrader#1948: with JupyterLab 4.3 `jupyter labextension list` showed
+    # "@jupyter/nbgrader v0.9.4 enabled X" and JupyterLab did not load it.
+    result = subprocess.run([Path(sys.executable).parent / "jupyter", "labextension", "list"],
+                            env=jupyter_env(tmp_path), capture_output=True, text=True, check=True)
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # colours
+    assert f"JupyterLab v{version('jupyterlab')}" in listing, listing
+    line = next((l.strip() for l in listing.splitlines() if "@jupyter/nbgrader" in l), None)
+    assert line == f"@jupyter/nbgrader v{version('nbgrader')} enabled OK", listing
+    assert "is not compatible" not in listing, listing
+
+
+def test_student_release_runs_with_only_exercise_errors(page, server, capsys):
+    require(STUDENT_NOTEBOOK)
+    open_notebook(page, server, STUDENT_NOTEBOOK)
+    validate = current_notebook(page).locator(".jp-NotebookPanel-toolbar .validate-button")
+    expect(validate).to_be_visible(timeout=30_000)
+    expect(validate).to_contain_text("Validate")
+
+    state = run_all_cells(page, timeout=RUN_TIMEOUT)
+    found = errors(state)
+    if found:
+        scroll_to_cell(page, found[0][0])  # the first exercise, with its error
+    screenshot(page, "student_01_toy_reversal", capsys)
+
+    assert state["kernel"] == "idle"
+    unexpected = [e for e in found if e[1] != "NotImplementedError"]
+    assert not unexpected, f"errors other than the exercises' NotImplementedError: {unexpected}"
+    assert found, "no NotImplementedError: are the exercises' solutions left in the release?"
+
+
+def test_attention_solution_runs_and_draws_heatmap(page, server, capsys):
+    require(SOLUTION_NOTEBOOK)
+    open_notebook(page, server, SOLUTION_NOTEBOOK)  # the copy, without stored outputs
+    state = run_all_cells(page, timeout=RUN_TIMEOUT)
+    heatmaps = [cell["index"] for cell in state["cells"]
+                if "plot_attention" in cell["source"]
+                and any("image/png" in out["mime"] for out in cell["outputs"])]
+    image = None
+    if heatmaps:
+        cell = current_notebook(page).locator(".jp-Notebook-cell").nth(heatmaps[0])
+        image = cell.locator(".jp-OutputArea-output img").first
+        if image.count():
+            image.evaluate("img => img.scrollIntoView({block: 'center'})")
+    screenshot(page, "solution_06_attention", capsys)
+
+    assert not errors(state), f"errors in the solution notebook: {errors(state)}"
+    assert heatmaps, "no cell calling plot_attention shows an image"
+    # Drawn in the page, not only present in the model: the PNG has decoded and has a size.
+    expect(image).to_be_visible()
+    size = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
+    assert size and min(size) > 100, f"heatmap image not rendered: {size}"
+
+
+def test_formgrader_lists_all_six_assignments(page, server, capsys):
+    for name in ASSIGNMENTS:
+        require(f"solutions/{name}")
+    page.goto(server.url("lab?reset"))
+    page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+    page.get_by_role("menuitem", name="Formgrader", exact=True).click()
+    # The Formgrader opens in a JupyterLab tab, in an iframe, on "Manage Assignments";
+    # it lists the folders of solutions/ (nbgrader's source directory).
+    names = page.frame_locator("#formgrader iframe").locator("#main-table td.name")
+    expect(names).to_have_count(len(ASSIGNMENTS), timeout=30_000)
+    screenshot(page, "instructor_formgrader", capsys)
+    assert sorted(names.all_inner_texts()) == ASSIGNMENTS
