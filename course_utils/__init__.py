@@ -11,7 +11,7 @@ from .data import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, Batch, Vocab, collate, encode
                    load_pairs, make_loader, reversal_pairs, split_pairs, tokenize_sentence,
                    translation_pairs)
 from .decoding import Hypothesis, beam_search, greedy_decode, sample_decode, sequence_log_prob
-from .metrics import bleu, corpus_perplexity, exact_match, perplexity, token_accuracy
+from .metrics import bleu, corpus_perplexity, exact_match, mean_token_nll, perplexity, token_accuracy
 from .models import Decoder, DecoderState, Encoder, Seq2Seq, Seq2SeqConfig, count_parameters
 from .plotting import plot_attention, plot_bars, plot_lines, plot_training_curves
 from .recipes import reversal_splits, translate, translation_splits
@@ -26,7 +26,7 @@ __all__ = [
     "load_pairs", "make_loader", "reversal_pairs", "split_pairs", "tokenize_sentence",
     "translation_pairs",
     "Hypothesis", "beam_search", "greedy_decode", "sample_decode", "sequence_log_prob",
-    "bleu", "corpus_perplexity", "exact_match", "perplexity", "token_accuracy",
+    "bleu", "corpus_perplexity", "exact_match", "mean_token_nll", "perplexity", "token_accuracy",
     "Decoder", "DecoderState", "Encoder", "Seq2Seq", "Seq2SeqConfig", "count_parameters",
     "plot_attention", "plot_bars", "plot_lines", "plot_training_curves",
     "reversal_splits", "translate", "translation_splits",
