@@ -54,9 +54,22 @@ def test_attention_beats_the_bottleneck_on_held_out_translation():
 
 def test_teacher_forcing_results_hold_three_settings_per_epoch():
     results = shipped_results("teacher_forcing")
-    assert sorted(results["results"]) == ["inverse sigmoid", "ratio 0.5", "ratio 1.0"]
-    for history in results["results"].values():
-        assert len(history["free_running_token_accuracy"]) == results["epochs"]
+    assert results["seeds"] == [0, 1, 2] and results["epochs"] == 8
+    assert 5 < results["reference_length"] < 10  # mean tokens of the monitored references
+    assert sorted(results["runs"]) == ["inverse sigmoid", "ratio 0.5", "ratio 1.0"]
+    for label, histories in results["runs"].items():
+        assert len(histories) == len(results["seeds"]), label
+        for history in histories:
+            for key in ("train_loss", "valid_loss", "free_running_token_accuracy",
+                        "free_running_bleu", "free_running_length"):
+                assert len(history[key]) == results["epochs"], (label, key)
+            assert all(0 <= a <= 100 for a in history["free_running_token_accuracy"])
+            assert all(0 < n < 30 for n in history["free_running_length"])  # max_len is 30
+        # different seeds, different runs
+        assert len({history["valid_loss"][-1] for history in histories}) == len(histories), label
+    # ratio 1.0 is fed only gold tokens; the schedule decays from k / (k + 1) = 0.75
+    assert all(h["teacher_forcing"] == [1.0] * 8 for h in results["runs"]["ratio 1.0"])
+    assert results["runs"]["inverse sigmoid"][0]["teacher_forcing"][0] == pytest.approx(0.75)
 
 
 def _copy_of_shipped(tmp_path, monkeypatch, name="reversal"):
