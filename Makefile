@@ -4,6 +4,13 @@
 # Course authoring (docs/AUTHORING.md):
 #   make execute  re-run every solutions/*/*.ipynb in place so its stored outputs are fresh
 #   make release  regenerate notebooks/ (the student version) from solutions/ with nbgrader
+# Grading (README.md, "For instructors"):
+#   make students       add or update the students listed in students.csv
+#   make collect        unpack an LMS download (downloaded/NN_name/archive/) into submitted/
+#   make grade          autograde every submission not graded yet
+#   make feedback       write feedback/<student>/NN_name/NN_name.html
+#   make export         write every student's scores to grades.csv
+#   make student-dist   build dist/seq2seq-course-student.zip, what students download
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,6 +18,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: lab test unit venv bench clean-venv release execute
+.PHONY: students collect grade feedback export student-dist
+.PHONY: chromium
 
 # Reinstall whenever the dependency list changes.
 $(STAMP): pyproject.toml
@@ -24,7 +33,12 @@ venv: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(STAMP)
+# Debian's Chromium for tests/test_browser.py: installed with apt-get when missing and run as
+# root (CI); otherwise a note, and those tests skip. Instant when already installed.
+chromium:
+	@bash .ci/install-chromium
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 # Unit tests only (no notebooks, no grading round trip): seconds.
@@ -32,7 +46,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
 bench: $(STAMP)
-	$(BIN)/python bench/beam.py
+	$(BIN)/python bench/run_all.py
 
 clean-venv:
 	rm -rf $(VENV)
@@ -40,27 +54,46 @@ clean-venv:
 # Per-cell limit for `make execute`; nbgrader_config.py and pytest's nbval use the same.
 CELL_TIMEOUT := 120
 
-# Student release: one `nbgrader generate_assignment` per assignment folder (settings in
-# nbgrader_config.py). --force replaces notebooks/NN_name entirely, so files deleted from
-# solutions/NN_name disappear from the release too; release folders whose solutions folder is
-# gone are removed. The output depends only on solutions/ (no timestamps, ids or paths), so
-# notebooks/ can be checked against a fresh run. Also updates gradebook.db (gitignored).
+# nbgrader's course directory: solutions/, notebooks/, gradebook.db, downloaded/, submitted/,
+# autograded/, feedback/, grades.csv. The repo root (all gitignored but the first two); the
+# grading tests point it at a temporary copy. nbgrader itself runs from the repo root, where
+# it finds nbgrader_config.py.
+COURSE_DIR ?= .
+COURSE := $(abspath $(COURSE_DIR))
+NBGRADER := $(BIN)/nbgrader
+# Options for every nbgrader call (they go after the subcommand): the course, quiet logs.
+NBG := --CourseDirectory.root="$(COURSE)" --log-level=WARN
+# Which assignments collect, grade and feedback act on: a folder name or a glob.
+ASSIGNMENT ?= *
+# Extra nbgrader options, e.g. ARGS=--force to grade again what was already graded.
+ARGS ?=
+# The class list for `make students`: CSV with columns id,first_name,last_name,email.
+STUDENTS ?= students.csv
+DIST_DIR ?= dist
+
 # nbgrader runs `alembic` by name when it opens gradebook.db, so the venv's bin must be on PATH.
-release execute: export PATH := $(abspath $(BIN)):$(PATH)
+release execute students collect grade feedback export: export PATH := $(abspath $(BIN)):$(PATH)
 # One intra-op thread, as nbval's kernels get (conftest.py): the stored outputs and the
 # re-run then do the same float arithmetic, and tiny models run fastest on one thread anyway.
-execute: export OMP_NUM_THREADS := 1
+execute grade: export OMP_NUM_THREADS := 1
+
+# Student release: `nbgrader generate_assignment` on every assignment folder, in one run (a run
+# per folder costs 3 s more each). --force replaces notebooks/NN_name entirely, so files deleted
+# from solutions/NN_name disappear from the release too; release folders whose solutions folder
+# is gone are removed. The output depends only on solutions/ (no timestamps, ids or paths), so
+# notebooks/ can be checked against a fresh run (tests/test_release.py). Also records each
+# assignment, with its tests and points, in gradebook.db: autograde grades against that copy.
 release: $(STAMP)
-	@set -e; for dir in solutions/*/; do \
-	  [ -d "$$dir" ] || continue; \
-	  name=$$(basename "$$dir"); \
-	  echo "release: $$name"; \
-	  $(BIN)/nbgrader generate_assignment "$$name" --force --log-level=WARN; \
+	@set -e; names=; for dir in $(COURSE)/solutions/*/; do \
+	  [ -d "$$dir" ] && names="$$names $$(basename "$$dir")"; \
 	done; \
-	for dir in notebooks/*/; do \
+	[ -n "$$names" ] || { echo "release: nothing in $(COURSE)/solutions/"; exit 1; }; \
+	echo "release:$$names"; \
+	$(NBGRADER) generate_assignment "*" --force $(NBG); \
+	for dir in $(COURSE)/notebooks/*/; do \
 	  [ -d "$$dir" ] || continue; \
 	  name=$$(basename "$$dir"); \
-	  [ -d "solutions/$$name" ] || { echo "release: removing $$dir (no solutions/$$name)"; rm -rf "$$dir"; }; \
+	  [ -d "$(COURSE)/solutions/$$name" ] || { echo "release: removing $$dir (no solutions/$$name)"; rm -rf "$$dir"; }; \
 	done
 
 # Re-execute the solution notebooks in place (kernel: this venv's python), so the outputs
@@ -79,3 +112,46 @@ execute: $(STAMP)
 	    --ExecutePreprocessor.store_widget_state=False \
 	    "$$nb"; \
 	done
+
+# ---------------------------------------------------------------------------------------------
+# Grading, step by step in README.md ("For instructors"). Every target works on COURSE_DIR.
+
+# Add or update students in gradebook.db. Autograde adds unknown students by itself, but only
+# students in the gradebook get a row (of zeros) in grades.csv when they submit nothing.
+students: $(STAMP)
+	$(NBGRADER) db student import "$(abspath $(STUDENTS))" $(NBG)
+	@echo "students: imported $(STUDENTS)"
+
+# Unpack each downloaded/NN_name/archive/ (zips or loose notebooks, as the LMS gives them)
+# into submitted/<student>/NN_name/NN_name.ipynb. File names are matched by
+# FileNameCollectorPlugin.named_regexp in nbgrader_config.py. --force: a new download replaces
+# what was collected before for the same students.
+collect: $(STAMP)
+	@set -e; found=; for dir in $(COURSE)/downloaded/$(ASSIGNMENT)/archive/; do \
+	  [ -d "$$dir" ] || continue; \
+	  found=1; name=$$(basename "$$(dirname "$$dir")"); \
+	  echo "collect: $$name"; \
+	  $(NBGRADER) zip_collect "$$name" --force $(NBG) $(ARGS); \
+	done; \
+	[ -n "$$found" ] || { echo "collect: no $(COURSE)/downloaded/$(ASSIGNMENT)/archive/"; exit 1; }
+
+# Run every submission with its tests (hidden ones included) and record the scores in
+# gradebook.db; the graded notebooks go to autograded/ (they contain the hidden tests: do not
+# hand them out). Submissions already graded are skipped unless they changed (or ARGS=--force).
+grade: $(STAMP)
+	$(NBGRADER) autograde "$(ASSIGNMENT)" $(NBG) $(ARGS)
+
+# One HTML page per graded notebook, without hidden tests: feedback/<student>/NN_name/.
+feedback: $(STAMP)
+	$(NBGRADER) generate_feedback "$(ASSIGNMENT)" $(NBG) $(ARGS)
+
+# One row per student and assignment (a student with no submission scores 0).
+export: $(STAMP)
+	$(NBGRADER) export --to "$(COURSE)/grades.csv" $(NBG) $(ARGS)
+	@echo "export: wrote $(COURSE)/grades.csv"
+
+# What students download: notebooks/, course_utils (with the shipped checkpoints), the
+# environment files, nbgrader_config.py (so validate runs as the grader does), and
+# student_dist/Makefile and README.md. Nothing from solutions/ (tests/test_release.py checks).
+student-dist: $(STAMP)
+	$(BIN)/python student_dist/build.py --out "$(DIST_DIR)/seq2seq-course-student.zip"

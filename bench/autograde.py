@@ -1,0 +1,65 @@
+"""Autograde time for one full submission of all six notebooks, as `make grade` runs it.
+
+A temporary course directory gets the solutions and a release (`make release`); one student
+submits the solution notebooks; `make grade` autogrades them (every notebook executed with its
+hidden tests). The timed part is `make grade` alone. Output check: the submission must score
+full marks in the gradebook, or the script exits non-zero.
+
+    .venv/bin/python bench/autograde.py [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDENT = "bench_student"
+
+
+def make(target: str, course: Path) -> None:
+    subprocess.run(["make", "--no-print-directory", target, f"COURSE_DIR={course}"], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL, env=os.environ.copy())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp)
+        shutil.copytree(ROOT / "solutions", course / "solutions")
+        make("release", course)
+        names = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
+        for name in names:
+            target = course / "submitted" / STUDENT / name
+            target.mkdir(parents=True)
+            shutil.copy(course / "solutions" / name / f"{name}.ipynb", target)
+        start = time.perf_counter()
+        make("grade", course)
+        seconds = time.perf_counter() - start
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+            scores = {name: (gradebook.find_submission(name, STUDENT).score,
+                             gradebook.find_assignment(name).max_score) for name in names}
+    print(f"autograde of one submission of {len(names)} notebooks: {seconds:.1f} s")
+    wrong = {name: s for name, s in scores.items() if s[0] != s[1]}
+    if args.json:
+        args.json.write_text(json.dumps({"seconds": seconds, "notebooks": len(names),
+                                         "full_marks": not wrong}, indent=1))
+    if wrong:
+        print(f"FAILED: the solution submission lost points: {wrong}")
+        return 1
+    print(f"full marks on all {len(names)} ({sum(s[1] for s in scores.values()):g} points)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

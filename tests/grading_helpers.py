@@ -1,0 +1,241 @@
+"""Helpers for tests/test_release.py and tests/test_grading.py: the course's assignments, the
+nbgrader cells in them, submissions built from them, and running nbgrader and make.
+
+An assignment is `solutions/NN_name/NN_name.ipynb` (the source, with solutions and hidden
+tests) and its release `notebooks/NN_name/NN_name.ipynb`. nbgrader marks cells in
+`cell.metadata["nbgrader"]`: solution cells (`solution: true`) hold a
+`### BEGIN SOLUTION` ... `### END SOLUTION` region, test cells (`grade: true`, with `points`)
+may end with a `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+NOTEBOOKS = REPO / "notebooks"
+BIN = Path(sys.executable).parent  # the venv running pytest, which has nbgrader
+NBGRADER = BIN / "nbgrader"
+
+# The course's assignments (README.md); tests for one that is not written yet are skipped.
+ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
+               "05_beam_search", "06_attention"]
+# The quickest to run (about 6 s under validate): the grading edge cases use it.
+FASTEST = "01_toy_reversal"
+
+# nbgrader's delimiters (ClearSolutions, ClearHiddenTests): a line containing one of these.
+SOLUTION_REGION = ("BEGIN SOLUTION", "END SOLUTION")
+HIDDEN_REGION = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+MARKERS = SOLUTION_REGION + HIDDEN_REGION
+
+
+def source_path(name: str, root: Path = REPO) -> Path:
+    return root / "solutions" / name / f"{name}.ipynb"
+
+
+def release_path(name: str, root: Path = REPO) -> Path:
+    return root / "notebooks" / name / f"{name}.ipynb"
+
+
+def present_assignments() -> list[str]:
+    """Assignments whose source notebook exists, course ones and any others, sorted."""
+    return sorted(p.parent.name for p in SOLUTIONS.glob("*/*.ipynb")
+                  if p.stem == p.parent.name)
+
+
+def assignment_params(names: list[str] | None = None) -> list:
+    """pytest params, one per assignment; a missing source notebook skips, saying which."""
+    present = present_assignments()
+    names = sorted(set(ASSIGNMENTS) | set(present)) if names is None else names
+    return [pytest.param(name, id=name) if name in present else
+            pytest.param(name, id=name, marks=pytest.mark.skip(
+                reason=f"solutions/{name}/{name}.ipynb does not exist yet"))
+            for name in names]
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def read_release(name: str, root: Path = REPO) -> nbformat.NotebookNode:
+    path = release_path(name, root)
+    if not path.is_file():
+        pytest.fail(f"{path.relative_to(root)} is missing: run `make release`")
+    return read(path)
+
+
+def meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def graded_cells(nb) -> list:
+    """The autograded test cells, in notebook order."""
+    return [cell for cell in nb.cells if meta(cell).get("grade") and cell.cell_type == "code"]
+
+
+def points(nb) -> dict[str, float]:
+    """grade_id -> points of every test cell, in notebook order."""
+    return {meta(cell)["grade_id"]: float(meta(cell)["points"]) for cell in graded_cells(nb)}
+
+
+def exercises(nb) -> list[tuple[str, list[str]]]:
+    """(solution cell id, ids of the test cells that follow it up to the next solution cell)."""
+    groups = []
+    for cell in nb.cells:
+        if meta(cell).get("solution"):
+            groups.append((meta(cell)["grade_id"], []))
+        elif meta(cell).get("grade") and groups:
+            groups[-1][1].append(meta(cell)["grade_id"])
+    return groups
+
+
+def split_regions(source: str, delimiters: tuple[str, str]) -> tuple[list[str], list[list[str]]]:
+    """(lines outside the regions, the lines inside each region), delimiter lines dropped."""
+    begin, end = delimiters
+    outside, regions, inside = [], [], None
+    for line in source.splitlines():
+        if begin in line:
+            inside = []
+        elif end in line and inside is not None:
+            regions.append(inside)
+            inside = None
+        elif inside is not None:
+            inside.append(line)
+        else:
+            outside.append(line)
+    return outside, regions
+
+
+def secret_lines(nb, delimiters: tuple[str, str]) -> set[str]:
+    """Stripped lines of code inside the regions that the rest of the notebook does not show.
+
+    A line that also occurs outside every region, alone or as part of a longer line (`pass`,
+    a `got = f(x)` shared with a visible test), gives nothing away; any other line of a region
+    must stay out of what students get.
+    """
+    inside, outside = set(), []
+    for cell in nb.cells:
+        visible, regions = split_regions(cell.source, delimiters)
+        outside.extend(visible)
+        for region in regions:
+            inside.update(line.strip() for line in region)
+    shown = "\n".join(outside)
+    return {line for line in inside if line and not line.startswith("#") and line not in shown}
+
+
+def text_of(path: Path) -> str | None:
+    """A file's text as a reader would see it: for a notebook, every string in its JSON
+    (sources, outputs, metadata) unescaped; None for a binary file."""
+    if path.suffix == ".ipynb":
+        strings, stack = [], [json.loads(path.read_text(encoding="utf-8"))]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                strings.append(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return "\n".join(strings)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def leaks(text: str, secrets: set[str], quote_length: int = 30) -> list[str]:
+    """The secret lines in `text`: as a whole line, or quoted inside one when they are long."""
+    lines = {line.strip() for line in text.splitlines()}
+    return sorted(secret for secret in secrets
+                  if secret in lines or (len(secret) >= quote_length and secret in text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Submissions: the release with its solution cells filled in, as a student would hand it in.
+
+def answer(source_cell) -> str:
+    """A solution cell's code as a student would write it: the source without delimiters."""
+    return "\n".join(line for line in source_cell.source.splitlines()
+                     if not any(d in line for d in SOLUTION_REGION))
+
+
+def with_first_line(source_cell, code: str) -> str:
+    """The answer with `code` added as the first line of the solution region."""
+    out = []
+    for line in source_cell.source.splitlines():
+        if SOLUTION_REGION[0] in line:
+            out.append(line[:len(line) - len(line.lstrip())] + code)
+        elif SOLUTION_REGION[1] not in line:
+            out.append(line)
+    return "\n".join(out)
+
+
+def with_region(source_cell, code: str) -> str:
+    """The source with its solution region (delimiters included) replaced by `code`."""
+    out, inside = [], False
+    for line in source_cell.source.splitlines():
+        if SOLUTION_REGION[0] in line:
+            inside = True
+            out.append(line[:len(line) - len(line.lstrip())] + code)
+        elif SOLUTION_REGION[1] in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def submission(name: str, root: Path, answers: dict[str, str] | None = None,
+               blank: set[str] = frozenset()) -> nbformat.NotebookNode:
+    """The release in course folder `root`, every solution cell answered from its solutions/
+    except `blank` ones (left as released: `raise NotImplementedError()`); `answers` overrides
+    cells by id."""
+    sources = {meta(c)["grade_id"]: c for c in read(source_path(name, root)).cells if meta(c)}
+    nb = read_release(name, root)
+    for cell in nb.cells:
+        grade_id = meta(cell).get("grade_id")
+        if meta(cell).get("solution") and grade_id not in blank:
+            cell.source = (answers or {}).get(grade_id) or answer(sources[grade_id])
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------
+# Running things
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["OMP_NUM_THREADS"] = "1"  # tiny models; spinning OpenMP threads only slow them down
+    env.pop("MPLBACKEND", None)
+    return env
+
+
+def run(args: list, cwd: Path = REPO, check: bool = True,
+        env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a command with the venv first on PATH; fail the test with its output if it fails."""
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=environment() | (env_extra or {}),
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if check and done.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} exited with {done.returncode}:\n{done.stdout}")
+    return done
+
+
+def make(target: str, **variables) -> str:
+    """`make TARGET VAR=value ...` at the repo root; returns what it printed."""
+    start = time.perf_counter()
+    printed = run(["make", "--no-print-directory", "-C", REPO, target,
+                   *(f"{key}={value}" for key, value in variables.items())]).stdout
+    print(f"make {target}: {time.perf_counter() - start:.1f} s")  # shown with -s or on failure
+    return printed
+
+
+def validate(path: Path, *options: str, cwd: Path = REPO) -> str:
+    """What `nbgrader validate` prints (it always exits 0), run where students run it."""
+    return run([NBGRADER, "validate", *options, path], cwd=cwd).stdout

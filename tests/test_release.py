@@ -1,0 +1,205 @@
+"""The student release (`notebooks/`, `make release`) and the student zip (`make student-dist`).
+
+What students get must hold no solutions and no hidden tests, must be exactly what nbgrader
+generates from `solutions/` today, and must work with `nbgrader validate`: every solution
+notebook passes its own tests, and the blank release fails every one of them. Checked for
+each assignment in `solutions/`; an assignment not written yet is skipped, saying so.
+Tests that run nbgrader or make are marked `slow` (about 2 minutes in all, mostly the 12
+notebook runs of validate); the others read files and take milliseconds.
+"""
+from __future__ import annotations
+
+import filecmp
+import shutil
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grading_helpers import (HIDDEN_REGION, MARKERS, NBGRADER, NOTEBOOKS, REPO,
+                             SOLUTION_REGION, assignment_params, graded_cells, leaks, make, meta,
+                             present_assignments, read, read_release, release_path, run,
+                             secret_lines, source_path, text_of, validate)
+
+ASSIGNMENT = assignment_params()
+
+
+def released_files(name: str, root: Path = REPO) -> dict[str, Path]:
+    folder = root / "notebooks" / name
+    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory) -> Path:
+    """A course folder where `nbgrader generate_assignment` just released every assignment
+    (`--no-db`: no gradebook), reading the repo's solutions/ through a symlink."""
+    root = tmp_path_factory.mktemp("fresh-release")
+    (root / "solutions").symlink_to(REPO / "solutions", target_is_directory=True)
+    if present_assignments():
+        run([NBGRADER, "generate_assignment", "*", "--no-db", "--force",
+             f"--CourseDirectory.root={root}", "--log-level=WARN"])
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENT)
+def test_notebooks_equal_a_fresh_generate_assignment(name, fresh_release):
+    fresh, committed = released_files(name, fresh_release), released_files(name)
+    assert committed, f"notebooks/{name}/ is missing: run `make release`"
+    assert sorted(committed) == sorted(fresh), (
+        f"notebooks/{name}/ has {sorted(committed)}, a fresh release has {sorted(fresh)}: "
+        f"run `make release`")
+    stale = [f for f in fresh if not filecmp.cmp(fresh[f], committed[f], shallow=False)]
+    assert not stale, (f"notebooks/{name}/{', '.join(stale)} differ(s) from what nbgrader "
+                       f"generates from solutions/{name}/ now: run `make release`")
+
+
+def test_every_release_has_its_source():
+    orphans = sorted(p.name for p in NOTEBOOKS.iterdir()
+                     if p.is_dir() and not (REPO / "solutions" / p.name).is_dir())
+    assert not orphans, f"notebooks/ has {orphans} without solutions/: run `make release`"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT)
+def test_release_holds_no_solution_and_no_hidden_test(name):
+    source = read(source_path(name))
+    solution, hidden = secret_lines(source, SOLUTION_REGION), secret_lines(source, HIDDEN_REGION)
+    assert solution and hidden, f"solutions/{name} has no solution region or no hidden test"
+    files = released_files(name)
+    assert files, f"notebooks/{name}/ is missing: run `make release`"
+    for relative, path in files.items():
+        text = text_of(path)
+        if text is None:
+            continue  # a binary file cannot quote code
+        where = f"notebooks/{name}/{relative}"
+        assert not [m for m in MARKERS if m in text], f"{where} contains a BEGIN/END marker"
+        assert not leaks(text, solution), f"{where} shows solution code: {leaks(text, solution)}"
+        assert not leaks(text, hidden), f"{where} shows hidden tests: {leaks(text, hidden)}"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT)
+def test_release_has_no_outputs_and_a_stub_in_every_exercise(name):
+    nb = read_release(name)
+    ran = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+           and (cell.outputs or cell.execution_count is not None)]
+    assert not ran, f"cells {ran} of the release keep outputs (they could show answers)"
+    exercises = [cell for cell in nb.cells if meta(cell).get("solution")]
+    assert exercises and all("raise NotImplementedError()" in c.source for c in exercises)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT)
+def test_release_ends_with_how_to_check_your_work(name):
+    last = read_release(name).cells[-1]
+    assert last.cell_type == "markdown" and "Check your work" in last.source, (
+        "the notebook should end with the 'Check your work' note (docs/AUTHORING.md)")
+    assert "Validate" in last.source
+    assert f"nbgrader validate notebooks/{name}/{name}.ipynb" in last.source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENT)
+def test_solution_passes_validate(name):
+    printed = validate(source_path(name))
+    assert "Success! Your notebook passes all the tests." in printed, printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENT)
+def test_every_test_cell_fails_on_the_blank_release(name, tmp_path):
+    """`validate --invert` on a student's untouched copy: no test cell may pass (a test cell
+    whose checks are all hidden would pass here, and prove nothing to students)."""
+    read_release(name)
+    copy = tmp_path / name / f"{name}.ipynb"
+    copy.parent.mkdir()
+    shutil.copy(release_path(name), copy)
+    assert graded_cells(read(copy))
+    printed = validate(copy, "--invert")
+    assert "Success! The notebook does not pass any tests." in printed, printed
+
+
+# ---------------------------------------------------------------------------------------------
+# make student-dist
+
+@pytest.fixture(scope="module")
+def student_dist(tmp_path_factory) -> tuple[zipfile.ZipFile, Path]:
+    """The zip `make student-dist` builds, and where it unpacks."""
+    if not present_assignments():
+        pytest.skip("no assignment in solutions/ yet")
+    out = tmp_path_factory.mktemp("dist")
+    make("student-dist", DIST_DIR=out)
+    archive = zipfile.ZipFile(out / "seq2seq-course-student.zip")
+    archive.extractall(out / "unpacked")
+    return archive, out / "unpacked" / "seq2seq-course"
+
+
+@pytest.mark.slow
+def test_student_dist_has_what_students_need(student_dist):
+    archive, root = student_dist
+    names = {n.removeprefix("seq2seq-course/") for n in archive.namelist()}
+    expected = {"README.md", "Makefile", "nbgrader_config.py", "pyproject.toml",
+                "environment.yml", "course_utils/__init__.py",
+                "course_utils/checkpoints/MANIFEST.json"}
+    expected |= {f"notebooks/{n}/{n}.ipynb" for n in present_assignments()}
+    assert expected <= names, f"missing from the zip: {sorted(expected - names)}"
+    assert (root / "Makefile").read_text() == (REPO / "student_dist" / "Makefile").read_text()
+    for relative in ("nbgrader_config.py", "pyproject.toml", "environment.yml"):
+        assert (root / relative).read_bytes() == (REPO / relative).read_bytes()
+    for name in present_assignments():
+        for relative, path in released_files(name).items():
+            assert (root / "notebooks" / name / relative).read_bytes() == path.read_bytes()
+
+
+@pytest.mark.slow
+def test_student_dist_has_nothing_from_solutions(student_dist):
+    archive, root = student_dist
+    names = [n.removeprefix("seq2seq-course/") for n in archive.namelist()]
+    allowed = ("README.md", "Makefile", "nbgrader_config.py", "pyproject.toml",
+               "environment.yml", "course_utils/", "notebooks/")
+    assert not [n for n in names if not n.startswith(allowed)]
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".db"))]
+    sources = {n: read(source_path(n)) for n in present_assignments()}
+    secrets = {n: (secret_lines(nb, SOLUTION_REGION), secret_lines(nb, HIDDEN_REGION))
+               for n, nb in sources.items()}
+    # In other files, only hidden-test lines long enough to be distinctive: a short one
+    # (`except ValueError:`) is hidden in one notebook and ordinary code elsewhere. Solution
+    # lines are not looked for there: course_utils is the course's reference implementation,
+    # and some of it (a masked softmax, a loop over time steps) is what an exercise asks for.
+    distinctive = {line for _, hidden in secrets.values() for line in hidden if len(line) >= 25}
+    for name in names:
+        text = text_of(root / name)
+        if text is None:
+            continue
+        assert not [m for m in MARKERS if m in text], f"{name} contains a BEGIN/END marker"
+        parts = name.split("/")
+        if parts[0] == "notebooks" and parts[1] in secrets:
+            solution, hidden = secrets[parts[1]]
+            assert not leaks(text, solution), f"{name} shows solution code"
+            assert not leaks(text, hidden), f"{name} shows hidden tests: {leaks(text, hidden)}"
+        else:
+            assert not leaks(text, distinctive), f"{name} shows hidden tests"
+
+
+@pytest.mark.slow
+def test_student_dist_course_utils_loads_every_shipped_checkpoint(student_dist):
+    """The unpacked package, not the repo's editable install (-S: no site, so no .pth)."""
+    _, root = student_dist
+    code = ("import course_utils as cu; from course_utils.checkpoints import read_manifest\n"
+            "assert cu.__file__.startswith(%r), cu.__file__\n"
+            "for name, entry in read_manifest().items():\n"
+            "    load = cu.shipped_results if entry['file'].endswith('.json') else cu.pretrained\n"
+            "    load(name)\n"
+            "print(sorted(read_manifest()))" % str(root))
+    done = run([sys.executable, "-S", "-c", code], cwd=root.parent, env_extra={
+        "PYTHONPATH": f"{root}:{sysconfig.get_paths()['purelib']}"})
+    assert "reversal" in done.stdout
+
+
+@pytest.mark.slow
+def test_student_makefile_runs_lab_and_validate(student_dist):
+    _, root = student_dist
+    printed = run(["make", "-n", "lab", "validate"], cwd=root).stdout
+    assert "pip install --quiet -e ." in printed and "[dev]" not in printed
+    assert "jupyter lab --notebook-dir=notebooks" in printed
+    assert "nbgrader validate notebooks/*/*.ipynb" in printed
