@@ -97,8 +97,7 @@ def tamper(nb, source) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Course:
     names = present_assignments()
-    if not names:
-        pytest.skip("no assignment in solutions/ yet")
+    assert names, "no assignment in solutions/: nothing to grade"
     fast = FASTEST if FASTEST in names else names[0]
     root = tmp_path_factory.mktemp("course")
     for name in names:
