@@ -7,7 +7,7 @@
 # Grading (README.md, "For instructors"):
 #   make students       add or update the students listed in students.csv
 #   make collect        unpack an LMS download (downloaded/NN_name/archive/) into submitted/
-#   make grade          autograde every submission not graded yet
+#   make grade          autograde every submission not graded yet (JOBS=N: N at a time)
 #   make feedback       write feedback/<student>/NN_name/NN_name.html
 #   make export         write every student's scores to grades.csv
 #   make student-dist   build dist/seq2seq-course-student.zip, what students download
@@ -67,6 +67,8 @@ NBG := --CourseDirectory.root="$(COURSE)" --log-level=WARN
 ASSIGNMENT ?= *
 # Extra nbgrader options, e.g. ARGS=--force to grade again what was already graded.
 ARGS ?=
+# `make grade JOBS=N`: grade N submissions at a time with grading/parallel.py (unset: nbgrader).
+JOBS ?=
 # The class list for `make students`: CSV with columns id,first_name,last_name,email.
 STUDENTS ?= students.csv
 DIST_DIR ?= dist
@@ -138,8 +140,16 @@ collect: $(STAMP)
 # Run every submission with its tests (hidden ones included) and record the scores in
 # gradebook.db; the graded notebooks go to autograded/ (they contain the hidden tests: do not
 # hand them out). Submissions already graded are skipped unless they changed (or ARGS=--force).
+# JOBS=N: grading/parallel.py instead, N submissions at a time, each in a process of its own
+# with memory, CPU and time limits; a submission that breaks fails alone, and why goes in
+# grading-report.json. ARGS then takes its options: --force, --timeout S, --memory MB, ...
 grade: $(STAMP)
+ifeq ($(strip $(JOBS)),)
 	$(NBGRADER) autograde "$(ASSIGNMENT)" $(NBG) $(ARGS)
+else
+	$(BIN)/python -m grading.parallel --course "$(COURSE)" --jobs $(JOBS) \
+	  --assignment "$(ASSIGNMENT)" $(ARGS)
+endif
 
 # One HTML page per graded notebook, without hidden tests: feedback/<student>/NN_name/.
 feedback: $(STAMP)

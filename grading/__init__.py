@@ -1,0 +1,1 @@
+"""Instructor-side grading tools (not shipped to students): `python -m grading.parallel`."""
