@@ -192,7 +192,7 @@ class Seq2Seq(nn.Module):
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return count_parameters(self)
 
     def check_vocabs(self, src_vocab, tgt_vocab) -> None:
         """Raise ValueError if the vocabularies' sizes do not match the embeddings."""

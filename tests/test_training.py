@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from course_utils.data import Vocab, make_loader, reversal_pairs, split_pairs
-from course_utils.decoding import greedy_decode
 from course_utils.metrics import exact_match
 from course_utils.models import Seq2Seq, Seq2SeqConfig
+from course_utils.recipes import translate
 from course_utils.metrics import mean_token_nll
 from course_utils.training import fit, set_seed
 
@@ -21,12 +21,8 @@ def reversal_data(n=4000, lengths=(3, 7)):
 
 
 def decode_strings(model, vocab, strings, max_len=12):
-    src = [vocab.encode(list(s)) for s in strings]
-    lengths = torch.tensor([len(ids) for ids in src])
-    batch = torch.zeros(len(src), int(lengths.max()), dtype=torch.long)
-    for i, ids in enumerate(src):
-        batch[i, :len(ids)] = torch.tensor(ids)
-    return ["".join(vocab.decode(ids)) for ids in greedy_decode(model, batch, lengths, max_len)]
+    outputs = translate(model, strings, vocab, vocab, tokenize=list, max_len=max_len)
+    return ["".join(tokens) for tokens in outputs]
 
 
 @pytest.mark.slow
