@@ -222,3 +222,26 @@ c.FileNameCollectorPlugin.named_regexp = (
     r".*/(?P<student_id>[A-Za-z0-9.@-]+)_(?:[^/]*[_/])?"
     r"(?P<file_id>\d\d_[A-Za-z0-9_]+?)(?:-\d+)?\.ipynb$"
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Autograde only: run the student's kernel in a sandbox and check every test cell again from
+# outside it (grading/execute.py). The copy of this file that ships to students
+# (`make student-dist`) has no grading/ folder next to it, and validates as before.
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+if os.path.isdir(os.path.join(_ROOT, "grading")):
+    import sys
+
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, IgnorePattern, LimitOutput,
+                                        SaveAutoGrades)
+
+    if _ROOT not in sys.path:  # nbgrader's console script does not put its cwd on sys.path
+        sys.path.insert(0, _ROOT)
+    from grading.execute import GradingExecute
+
+    # nbgrader's default list, with GradingExecute in place of Execute.
+    c.Autograde.autograde_preprocessors = [
+        GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        AssignLatePenalties, CheckCellMetadata,
+    ]

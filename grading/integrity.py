@@ -1,0 +1,206 @@
+"""Trusted checks: every test cell is checked again from outside the student's kernel.
+
+Why. During autograde the test cells run in the student's kernel, after the student's code,
+so everything they rely on can be changed by it. Verified on stock nbgrader: a cell that
+rebinds `math.isclose` (or `torch.allclose`, `numpy.testing`, `isinstance`, `AssertionError`,
+a course_utils helper, IPython's `showtraceback`) or returns an object whose `__eq__` always
+says True earns full marks for a wrong answer, and code can test `NBGRADER_EXECUTION` to
+behave differently only when graded. No test written inside that kernel can prevent it.
+
+How. After a test cell has run, GradingExecute (grading/execute.py) runs the cell's trusted
+check, from grading/checks/<notebook>.py, in the nbgrader process, which never runs student
+code. A check asks the still-running kernel for plain values only:
+
+    @check("test_pad_batch_values")
+    def pad_batch_values(student):
+        ids, lengths = student.eval('pad_batch(["ab", "c"], Vocab(["a", "b", "c"]))',
+                                    setup="from course_utils import Vocab")
+        assert ids.dtype == torch.long, f"ids: expected dtype torch.long, got {ids.dtype}"
+
+`student.eval` sends the expression (and any `inputs`, tensors or plain values) to the kernel,
+which evaluates it among the notebook's variables and sends back the value with `torch.save`.
+The grader reads it with `torch.load(weights_only=True)`, which accepts tensors, numbers,
+strings, None, lists, tuples, dicts and sets and refuses everything else: an object of the
+student's own class, a tensor subclass, a numpy scalar. Then the check compares in the
+grader's process, with the grader's `torch`, `math` and builtins. Whatever the kernel does,
+it can only hand over values; a wrong value fails, and a right one for the check's inputs
+(the hidden ones included) is a right answer. A check never sends expected values into the
+kernel: it computes them here (literals, or course_utils run in this process).
+
+A cell scores only if it passed in the kernel AND its trusted check passed: the kernel's
+verdict can take points away (a student's own sabotage), never give them. A failed check
+adds an error output "AssertionError: <message>" to the cell, which nbgrader scores 0 and the
+feedback shows. What a check cannot see is state the kernel keeps for it: a value recorded
+by an object living in the kernel (a model that logs what it was fed) can be forged, so
+checks judge return values, on inputs chosen so that wrong behaviour shows in them.
+"""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import re
+import secrets
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+import torch
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+MAX_REPLY_BYTES = 64 * 2**20  # a reply larger than this is refused unread
+
+
+class StudentError(Exception):
+    """The student's code raised while a check evaluated an expression in the kernel."""
+
+    def __init__(self, names: list[str], message: str):
+        self.names = names  # the exception's class and its bases, e.g. ["ValueError", ...]
+        super().__init__(f"{names[0]}: {message}" if names else message)
+
+
+class ProbeError(Exception):
+    """The kernel gave no readable answer: it died, timed out, or its output was tampered
+    with."""
+
+
+# --- the checks of a notebook ------------------------------------------------------------------
+
+def check(grade_id: str) -> Callable:
+    """Decorator: the function is the trusted check of the test cell `grade_id`."""
+    def register(function):
+        function.grade_id = grade_id
+        return function
+    return register
+
+
+def load_checks(notebook_id: str, folder: Path = CHECKS_DIR) -> dict[str, Callable]:
+    """{grade_id: check} from folder/<notebook_id>.py; {} if there is no such file."""
+    path = folder / f"{notebook_id}.py"
+    if not path.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location(f"grading.checks._{notebook_id}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {f.grade_id: f for f in vars(module).values() if hasattr(f, "grade_id")}
+
+
+def run_check(function: Callable, student: "StudentKernel") -> str | None:
+    """None if the check passes, else the message to show the student."""
+    try:
+        function(student)
+    except AssertionError as failure:
+        return str(failure) or "a check of your answer failed"
+    except StudentError as error:
+        return f"your code raised {error} when the grader ran it"
+    except ProbeError as error:
+        return f"the grader could not check your answer: {error}"
+    return None
+
+
+def failure_output(message: str) -> nbformat.NotebookNode:
+    """The error output that makes nbgrader score a test cell 0, with `message` in feedback."""
+    return nbformat.v4.new_output("error", ename="AssertionError", evalue=message,
+                                  traceback=[f"AssertionError: {message}"])
+
+
+# --- talking to the kernel ---------------------------------------------------------------------
+
+# Runs in the student's kernel, which is why it trusts nothing there either: it takes its
+# names from a fresh import inside a function and leaves no variable behind. If the student
+# broke torch.save, print or exec, no readable reply comes back and the check fails.
+_PROBE = '''\
+def _grader_probe(request):
+    import base64, io, sys, torch
+
+    def _plain(value):  # numpy scalars (np.mean returns one) as the Python numbers they stand for
+        if type(value).__module__ == "numpy" and hasattr(value, "item") and value.ndim == 0:
+            return value.item()
+        if type(value) in (list, tuple):
+            return type(value)(_plain(v) for v in value)
+        if type(value) is dict:
+            return {k: _plain(v) for k, v in value.items()}
+        return value
+
+    request = torch.load(io.BytesIO(base64.b64decode(request)), weights_only=False)
+    namespace = dict(globals())
+    namespace.update(request["inputs"])
+    try:
+        exec(request["setup"], namespace)
+        reply = {"value": _plain(eval(request["expression"], namespace))}
+    except Exception as error:
+        reply = {"raised": [c.__name__ for c in type(error).__mro__], "message": str(error)[:500]}
+    buffer = io.BytesIO()
+    torch.save(reply, buffer)
+    sys.stdout.write(request["mark"] + base64.b64encode(buffer.getvalue()).decode() + "\\n")
+    sys.stdout.flush()
+_grader_probe(%r)
+del _grader_probe
+'''
+
+
+class StudentKernel:
+    """The student's running kernel, as a check sees it: a place to evaluate expressions.
+
+    `client` is the nbclient NotebookClient (GradingExecute) executing the notebook, and
+    `index` the position of the test cell being checked (for nbclient's logs and timeouts).
+    """
+
+    def __init__(self, client, index: int):
+        self.client, self.index = client, index
+
+    def eval(self, expression: str, setup: str = "", **inputs):
+        """The value of `expression` in the kernel, after running `setup` there.
+
+        Both see the notebook's variables and `inputs` (tensors and plain values, sent as
+        copies). Raises StudentError if the student's code raises, ProbeError if no readable
+        value comes back.
+        """
+        request = io.BytesIO()
+        mark = f"<grader {secrets.token_hex(8)}>"
+        torch.save({"expression": expression, "setup": setup, "inputs": inputs, "mark": mark},
+                   request)
+        cell = nbformat.v4.new_code_cell(_PROBE % base64.b64encode(request.getvalue()).decode())
+        self._execute(cell)
+        reply = self._read_reply(cell, mark)
+        if "raised" in reply:
+            raise StudentError(list(reply["raised"]), str(reply["message"]))
+        return reply["value"]
+
+    def raises(self, expression: str, setup: str = "", **inputs) -> list[str]:
+        """The class names (with bases) of the exception `expression` raises, [] if none."""
+        try:
+            self.eval(f"({expression}, None)[1]", setup=setup, **inputs)
+        except StudentError as error:
+            return error.names
+        return []
+
+    def _execute(self, cell) -> None:
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+        try:
+            self.client.execute_cell(cell, self.index, store_history=False)
+        except CellTimeoutError:
+            raise ProbeError("your code did not finish in time") from None
+        except DeadKernelError:
+            raise  # nbgrader's own handling of a dead kernel applies
+
+    @staticmethod
+    def _read_reply(cell, mark: str) -> dict:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        found = re.search(re.escape(mark) + r"([A-Za-z0-9+/=]*)\n", text)
+        if found is None:
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            why = f" ({errors[0].ename}: {errors[0].evalue})" if errors else ""
+            raise ProbeError(f"no answer came back from the notebook's kernel{why}")
+        if len(found.group(1)) > MAX_REPLY_BYTES * 4 // 3:
+            raise ProbeError("the value is too large to check")
+        try:
+            reply = torch.load(io.BytesIO(base64.b64decode(found.group(1))), weights_only=True)
+        except Exception as error:
+            refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+            kind = f" (it contains a {refused.group(1)})" if refused else ""
+            raise ProbeError("the value is not one the grader accepts: plain Python values "
+                             f"and torch tensors only{kind}") from None
+        if not isinstance(reply, dict) or not ({"value", "raised"} & set(reply)):
+            raise ProbeError("the kernel's answer is malformed")
+        return reply
