@@ -56,7 +56,8 @@ class StudentError(Exception):
 
     def __init__(self, names: list[str], message: str):
         self.names = names  # the exception's class and its bases, e.g. ["ValueError", ...]
-        super().__init__(f"{names[0]}: {message}" if names else message)
+        name = names[0] if names else "an exception"
+        super().__init__(f"{name}: {message}" if message else name)
 
 
 class ProbeError(Exception):
@@ -95,6 +96,9 @@ def run_check(function: Callable, student: "StudentKernel") -> str | None:
         return f"your code raised {error} when the grader ran it"
     except ProbeError as error:
         return f"the grader could not check your answer: {error}"
+    except Exception as error:  # a value the check did not expect, or a bug in the check
+        return (f"the grader could not check your answer ({type(error).__name__}: {error}); "
+                "if your answer looks right, ask your instructor")
     return None
 
 
@@ -177,12 +181,16 @@ class StudentKernel:
 
     def _execute(self, cell) -> None:
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
+        cells = self.client.nb.cells
+        test_cell = cells[self.index]  # nbclient stores the cell it ran at this index
         try:
             self.client.execute_cell(cell, self.index, store_history=False)
         except CellTimeoutError:
             raise ProbeError("your code did not finish in time") from None
         except DeadKernelError:
             raise  # nbgrader's own handling of a dead kernel applies
+        finally:
+            cells[self.index] = test_cell
 
     @staticmethod
     def _read_reply(cell, mark: str) -> dict:

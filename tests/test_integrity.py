@@ -1,0 +1,205 @@
+"""Trusted checks (grading/integrity.py): a submission that games its test cells earns nothing.
+
+In a temporary course with 01_toy_reversal and 06_attention released, students hand in:
+    honest       the solutions                                           full marks
+    wrong        wrong answers (no tricks)                               the baseline
+    <attack>     the same wrong answers, plus code that makes the test cells pass in the
+                 student's kernel (ATTACKS below)
+Every attack is graded twice: once with `--GradingExecute.trusted_checks=False`, the kernel's
+verdict alone (what stock nbgrader gives), where it must earn more than `wrong` (otherwise
+the test would prove nothing); and once as configured, where it must earn exactly what
+`wrong` earns. About 90 s.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading_helpers import (ASSIGNMENTS, NBGRADER, SOLUTIONS, make, meta, read, run,
+                             submission)
+
+
+# --- wrong answers ---------------------------------------------------------------------------
+
+# pad_batch: right shapes and dtypes, every id 0.
+WRONG_PAD_BATCH = """\
+def pad_batch(strings, vocab):
+    import torch
+    width = max(len(s) for s in strings)
+    return (torch.zeros(len(strings), width, dtype=torch.long),
+            torch.zeros(len(strings), dtype=torch.long))
+"""
+# exact_match_accuracy: no checks of its own; wrong lengths and empty lists raise other errors.
+WRONG_EXACT_MATCH = """\
+def exact_match_accuracy(predictions, references):
+    assert len(predictions) == len(references)
+    return sum(p == r for p, r in zip(predictions, references)) / len(references)
+"""
+# additive_attention: the query term left out. Both visible tests pass anyway (one has W_k = 0,
+# the other W_q = 0); the hidden comparison with course_utils.AdditiveAttention does not.
+WRONG_ADDITIVE = """\
+def additive_attention(query, memory, mask, W_q, W_k, v):
+    import torch
+    scores = torch.tanh(memory @ W_k.T) @ v
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+"""
+# additive_attention, no tanh: the visible test with W_k = I and v = [1, 0] fails.
+UNTANHED_ADDITIVE = """\
+def additive_attention(query, memory, mask, W_q, W_k, v):
+    import torch
+    scores = ((query @ W_q.T).unsqueeze(1) + memory @ W_k.T) @ v
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+"""
+
+WRONG = {"01_toy_reversal": {"pad_batch": WRONG_PAD_BATCH,
+                             "exact_match_accuracy": WRONG_EXACT_MATCH},
+         "06_attention": {"additive_attention": WRONG_ADDITIVE}}
+
+# --- attacks: code added before the wrong answers ----------------------------------------------
+
+ATTACKS = {
+    # Objects whose __eq__ always says True: tensors whose tolist() returns one, and a float.
+    "always_equal": ("01_toy_reversal", {
+        "pad_batch": WRONG_PAD_BATCH + """
+import torch
+class _Yes(list):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+class _Tensor(torch.Tensor):
+    def tolist(self): return _Yes()
+_pad_batch = pad_batch
+def pad_batch(strings, vocab):
+    return tuple(t.as_subclass(_Tensor) for t in _pad_batch(strings, vocab))
+"""}),
+    # A builtin rebound: `except ValueError` in the test now catches any error. (Rebinding
+    # `isinstance` or `len` for everything breaks the kernel itself, which then fails alone.)
+    "builtins": ("01_toy_reversal", {
+        "exact_match_accuracy": """\
+import builtins
+builtins.ValueError = Exception
+""" + WRONG_EXACT_MATCH}),
+    # IPython patched so that a failing cell reports success, and only under autograde: the
+    # notebook behaves normally for anyone who runs or validates it.
+    "ipython": ("01_toy_reversal", {
+        "pad_batch": """\
+import os
+if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+    _shell = get_ipython()
+    _run_cell_async = _shell.run_cell_async  # what ipykernel calls to run a cell
+    async def _forgiving_run_cell_async(*args, **kwargs):
+        result = await _run_cell_async(*args, **kwargs)
+        result.error_in_exec = None
+        return result
+    _shell.run_cell_async = _forgiving_run_cell_async
+    _shell.showtraceback = lambda *args, **kwargs: None
+""" + WRONG_PAD_BATCH}),
+    # Every comparison a test might use rebound to say "equal".
+    "comparisons": ("06_attention", {
+        "additive_attention": """\
+import math, numpy, numpy.testing, torch
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+math.isclose = lambda *args, **kwargs: True
+numpy.allclose = lambda *args, **kwargs: True
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+""" + UNTANHED_ADDITIVE}),
+    # The course_utils reference that the hidden test compares with, made to agree.
+    "reference": ("06_attention", {
+        "additive_attention": WRONG_ADDITIVE + """
+import course_utils
+def _agreeing_forward(self, query, keys, memory, mask):
+    weights = additive_attention(query, memory, mask, self.query_proj.weight,
+                                 self.key_proj.weight, self.v.weight[0])
+    return (weights.unsqueeze(1) @ memory).squeeze(1), weights
+course_utils.AdditiveAttention.forward = _agreeing_forward
+"""}),
+}
+
+
+def hand_in(root: Path, student: str, name: str, answers: dict[str, str]) -> None:
+    path = root / "submitted" / student / name / f"{name}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(submission(name, root, answers), path)
+
+
+def autograde(root: Path, name: str, students: list[str], *options: str) -> dict[str, float]:
+    """Grade `students`' submissions of `name`; their total scores, from nbgrader export."""
+    for student in students:
+        run([NBGRADER, "autograde", name, "--student", student, "--force",
+             f"--CourseDirectory.root={root}", "--log-level=WARN", *options])
+    out = root / "grades.csv"
+    run([NBGRADER, "export", f"--CourseDirectory.root={root}", "--log-level=WARN", "--to", out])
+    rows = csv.DictReader(out.open())
+    return {row["student_id"]: float(row["raw_score"]) for row in rows
+            if row["assignment"] == name and row["student_id"] in students}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("course")
+    names = sorted({name for name, _ in ATTACKS.values()})
+    for name in names:
+        shutil.copytree(SOLUTIONS / name, root / "solutions" / name)
+    make("release", COURSE_DIR=root)
+    scores = {"kernel only": {}, "checked": {}}
+    for name in names:
+        attackers = [s for s, (n, _) in ATTACKS.items() if n == name]
+        hand_in(root, "honest", name, {})
+        hand_in(root, "wrong", name, WRONG[name])
+        for student in attackers:
+            hand_in(root, student, name, {**WRONG[name], **ATTACKS[student][1]})
+        scores["kernel only"][name] = autograde(root, name, ["wrong", *attackers],
+                                                "--GradingExecute.trusted_checks=False")
+        scores["checked"][name] = autograde(root, name, ["honest", "wrong", *attackers])
+    return {"root": root, "scores": scores}
+
+
+def max_score(name: str) -> float:
+    return sum(meta(c)["points"] for c in read(SOLUTIONS / name / f"{name}.ipynb").cells
+               if meta(c).get("grade") and meta(c).get("points"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["01_toy_reversal", "06_attention"])
+def test_honest_submission_keeps_full_marks(course, name):
+    assert course["scores"]["checked"][name]["honest"] == max_score(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_attack_games_the_kernel_but_not_the_trusted_checks(course, attack):
+    name = ATTACKS[attack][0]
+    kernel_only, checked = course["scores"]["kernel only"][name], course["scores"]["checked"][name]
+    assert kernel_only[attack] > kernel_only["wrong"], (
+        f"{attack}: without trusted checks it should earn more than the plain wrong answers "
+        f"({kernel_only[attack]} vs {kernel_only['wrong']}); if not, this test proves nothing")
+    assert checked[attack] == checked["wrong"], (
+        f"{attack}: with trusted checks it earned {checked[attack]}, the plain wrong answers "
+        f"{checked['wrong']}")
+
+
+@pytest.mark.slow
+def test_failed_check_tells_the_student_why(course):
+    graded = read(course["root"] / "autograded" / "ipython" / "01_toy_reversal" /
+                  "01_toy_reversal.ipynb")
+    cell = next(c for c in graded.cells if meta(c).get("grade_id") == "test_pad_batch_values")
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert errors and "expected ids [[4, 5], [6, 0]], got [[0, 0], [0, 0]]" in errors[-1].evalue, \
+        [o.get("evalue") for o in errors]
+
+
+# --- every test cell of the course has a trusted check -----------------------------------------
+
+def test_every_test_cell_has_a_trusted_check_and_every_check_a_cell():
+    from grading.integrity import load_checks
+    for name in ASSIGNMENTS:
+        cells = {meta(c)["grade_id"] for c in read(SOLUTIONS / name / f"{name}.ipynb").cells
+                 if meta(c).get("grade") and c.cell_type == "code"}
+        checks = set(load_checks(name))
+        assert cells - checks == set(), f"{name}: test cells without a trusted check"
+        assert checks - cells == set(), f"{name}: checks of test cells that do not exist"
