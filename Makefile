@@ -19,7 +19,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test unit venv bench clean-venv release execute
 .PHONY: students collect grade feedback export student-dist
-.PHONY: chromium
+.PHONY: chromium bubblewrap
 
 # Reinstall whenever the dependency list changes.
 $(STAMP): pyproject.toml
@@ -38,7 +38,12 @@ lab: $(STAMP)
 chromium:
 	@bash .ci/install-chromium
 
-test: $(STAMP) chromium
+# Debian's bubblewrap, which sandboxes students' kernels in autograde (docs/GRADING.md):
+# installed with apt-get when missing and run as root (CI, a grading server); otherwise a note.
+bubblewrap:
+	@bash .ci/install-bubblewrap
+
+test: $(STAMP) chromium bubblewrap
 	$(BIN)/python -m pytest
 
 # Unit tests only (no notebooks, no grading round trip): seconds.
@@ -69,6 +74,8 @@ ASSIGNMENT ?= *
 ARGS ?=
 # `make grade JOBS=N`: grade N submissions at a time with grading/parallel.py (unset: nbgrader).
 JOBS ?=
+# `make grade DASK=tcp://host:8786`: grading/parallel.py on that dask.distributed cluster.
+DASK ?=
 # The class list for `make students`: CSV with columns id,first_name,last_name,email.
 STUDENTS ?= students.csv
 DIST_DIR ?= dist
@@ -143,12 +150,16 @@ collect: $(STAMP)
 # JOBS=N: grading/parallel.py instead, N submissions at a time, each in a process of its own
 # with memory, CPU and time limits; a submission that breaks fails alone, and why goes in
 # grading-report.json. ARGS then takes its options: --force, --timeout S, --memory MB, ...
-grade: $(STAMP)
-ifeq ($(strip $(JOBS)),)
-	$(NBGRADER) autograde "$(ASSIGNMENT)" $(NBG) $(ARGS)
-else
+# DASK=tcp://host:8786: the same, on the workers of a Dask cluster (grading/dask_executor.py).
+grade: $(STAMP) bubblewrap
+ifneq ($(strip $(DASK)),)
+	$(BIN)/python -m grading.parallel --course "$(COURSE)" --dask-scheduler "$(DASK)" \
+	  --assignment "$(ASSIGNMENT)" $(ARGS)
+else ifneq ($(strip $(JOBS)),)
 	$(BIN)/python -m grading.parallel --course "$(COURSE)" --jobs $(JOBS) \
 	  --assignment "$(ASSIGNMENT)" $(ARGS)
+else
+	$(NBGRADER) autograde "$(ASSIGNMENT)" $(NBG) $(ARGS)
 endif
 
 # One HTML page per graded notebook, without hidden tests: feedback/<student>/NN_name/.

@@ -1,5 +1,6 @@
-"""Helpers for tests/test_release.py and tests/test_grading.py: the course's assignments, the
-nbgrader cells in them, submissions built from them, and running nbgrader and make.
+"""Helpers for tests/test_release.py and the grading tests: the course's assignments, the
+nbgrader cells in them, submissions built from them, running nbgrader and make, and what a
+grading run left in a temporary course directory.
 
 An assignment is `solutions/NN_name/NN_name.ipynb` (the source, with solutions and hidden
 tests) and its release `notebooks/NN_name/NN_name.ipynb`. nbgrader marks cells in
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
@@ -189,6 +193,11 @@ def with_region(source_cell, code: str) -> str:
     return "\n".join(out)
 
 
+def prepend(cell, code: str) -> str:
+    """A solution cell's answer with `code` run first."""
+    return code + "\n" + answer(cell)
+
+
 def submission(name: str, root: Path, answers: dict[str, str] | None = None,
                blank: set[str] = frozenset()) -> nbformat.NotebookNode:
     """The release in course folder `root`, every solution cell answered from its solutions/
@@ -236,3 +245,59 @@ def make(target: str, **variables) -> str:
 def validate(path: Path, *options: str, cwd: Path = REPO) -> str:
     """What `nbgrader validate` prints (it always exits 0), run where students run it."""
     return run([NBGRADER, "validate", *options, path], cwd=cwd).stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Grading in a temporary course directory (tests/test_grading_robust.py, test_grading_dask.py)
+
+# gradebook.db tables with a row per student, submission, notebook, test cell or comment
+TABLES = ["student", "submitted_assignment", "submitted_notebook", "grade", "comment"]
+
+
+def released_course(root: Path, name: str = FASTEST) -> Path:
+    """A course directory `root` with assignment `name` from solutions/, released."""
+    shutil.copytree(SOLUTIONS / name, root / "solutions" / name)
+    make("release", COURSE_DIR=root)
+    return root
+
+
+def hand_in(root: Path, name: str, texts: dict[str, str]) -> None:
+    """student -> the text of their submitted/<student>/<name>/<name>.ipynb."""
+    for student, text in texts.items():
+        path = root / "submitted" / student / name / f"{name}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+
+
+def gradebook_rows(db: Path, name: str = FASTEST) -> tuple[dict, list]:
+    """(rows per table, sorted (student, test cell, score) of every grade of assignment `name`)."""
+    con = sqlite3.connect(db)
+    try:
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    finally:
+        con.close()
+    scores = []
+    with Gradebook(f"sqlite:///{db}", "seq2seq-course") as gb:
+        for sub in gb.assignment_submissions(name):
+            for nb in sub.notebooks:
+                scores += [(sub.student_id, g.name, g.score) for g in nb.grades]
+    return counts, sorted(scores)
+
+
+def grading_processes(tag: str = "") -> list[int]:
+    """Pids of the processes a grading run marked (grading/submission.py) that still exist;
+    only those whose environment also has `tag` (NAME=value), if given: other tests may be
+    grading on the same machine."""
+    from grading.submission import MARKER  # noqa: PLC0415 (needs REPO on sys.path)
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                env = Path(f"/proc/{entry.name}/environ").read_bytes()
+            except OSError:
+                continue
+            variables = env.split(b"\0")
+            if (any(v.startswith(f"{MARKER}=".encode()) for v in variables)
+                    and (not tag or tag.encode() in variables)):
+                pids.append(int(entry.name))
+    return pids

@@ -1,0 +1,202 @@
+"""One submission: check that it is a notebook, grade it in a child process with limits, and
+say why it failed.
+
+`autograde` runs `nbgrader autograde NAME --student ID --force` on one submission, against a
+gradebook file of its own (grading/gradebook.py), with resource limits:
+- an address-space limit (`--memory`, RLIMIT_AS) and a CPU-time limit (RLIMIT_CPU), set in
+  the child before nbgrader starts; rlimits are inherited, so they reach the kernel that
+  nbgrader launches, and any process the student's code starts;
+- a wall-clock limit (`--timeout`) for the whole submission: on expiry every process of that
+  submission is killed. Not just the child's process group: jupyter_client starts each kernel
+  in a session of its own (`start_new_session=True`), so the kernel survives a killpg. Every
+  process of a submission carries an environment marker, and all of them are found by it in
+  /proc and killed, reparented orphans included.
+
+nbgrader runs from the repository root, where it finds nbgrader_config.py, whatever the course
+directory: on a Dask worker that is the worker's own checkout (grading/dask_executor.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent  # nbgrader runs here, next to nbgrader_config.py
+BIN = Path(sys.executable).parent
+NBGRADER = BIN / "nbgrader"
+MARKER = "SEQ2SEQ_GRADING_JOB"  # environment variable carried by every process of a job
+
+
+@dataclass
+class Limits:
+    timeout: float = 600.0     # wall-clock seconds for one submission, kernel start included
+    memory_mb: int = 4096      # address space of each process; torch's import needs ~0.7 GB
+    max_output_mb: float = 20.0  # size of a graded notebook, i.e. mostly its outputs
+
+
+# ---------------------------------------------------------------------------------------------
+# Before any code runs
+
+def invalid_notebook(path: Path, limits: Limits) -> str | None:
+    """Why `path` cannot be graded as a notebook, or None. Runs no code."""
+    size = path.stat().st_size
+    if size > limits.max_output_mb * 2**20:
+        return f"{path.name}: {size / 2**20:.1f} MB, over the {limits.max_output_mb:g} MB limit"
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        return f"{path.name} is not valid JSON: {e}"
+    except RecursionError:
+        return f"{path.name} is not valid JSON: nested too deeply"
+    if not isinstance(data, dict) or data.get("nbformat") != 4:
+        version = data.get("nbformat") if isinstance(data, dict) else None
+        return f"{path.name} has nbformat {version!r}; nbformat 4 expected"
+    try:
+        nbformat.validate(data)
+    except nbformat.ValidationError as e:
+        return f"{path.name} is not a valid notebook: {e.message}"
+    return None
+
+
+def why_not_gradable(folder: Path, limits: Limits) -> str | None:
+    """Why the submission in `folder` cannot be graded at all, or None."""
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:
+        return f"no notebook in submitted/{folder.parent.name}/{folder.name}/"
+    reasons = [r for r in (invalid_notebook(p, limits) for p in notebooks) if r]
+    return "; ".join(reasons) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Every process of one submission
+
+def _limit_resources(limits: Limits):
+    """preexec_fn for the child: only setrlimit calls (it runs between fork and exec)."""
+    memory = limits.memory_mb * 2**20
+    cpu = int(limits.timeout) + 1
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from killed kernels
+    return apply
+
+
+def processes_marked(token: str) -> list[int]:
+    """Pids of the processes whose environment has MARKER=token."""
+    needle = f"{MARKER}={token}".encode()
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        pids.append(int(entry.name))
+            except OSError:  # gone, or not ours
+                pass
+    return pids
+
+
+def kill_job(token: str, pgid: int | None = None) -> None:
+    """SIGKILL every process of one job: its process group and all marked processes."""
+    if pgid is not None:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for _ in range(3):  # a process may fork while we look
+        pids = processes_marked(token)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running nbgrader, and what went wrong
+
+def autograde(course: Path, student: str, assignment: str, db: Path, limits: Limits,
+              workdir: Path, token: str) -> tuple[str | None, str]:
+    """Run nbgrader on submitted/<student>/<assignment>/ of `course` against gradebook `db`;
+    the graded notebooks go to autograded/<student>/<assignment>/. Every process carries
+    MARKER=token, so `kill_job(token)` stops them from anywhere on this machine.
+    Returns (why it failed or None, the end of what nbgrader printed)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", **{MARKER: token})
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
+    command = [str(NBGRADER), "autograde", assignment, "--student", student, "--force",
+               f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}",
+               "--log-level=WARN"]
+    log_path = workdir / "nbgrader.log"
+    with open(log_path, "wb") as log_file:
+        child = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=log_file, stderr=subprocess.STDOUT,
+                                 preexec_fn=_limit_resources(limits), start_new_session=True)
+        try:
+            returncode = child.wait(timeout=limits.timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            kill_job(token, child.pid)
+            returncode, timed_out = child.wait(), True
+    kill_job(token)  # a kernel nbgrader did not shut down, or left behind when it died
+    with open(log_path, "rb") as f:
+        f.seek(max(0, log_path.stat().st_size - 20000))
+        log = f.read().decode("utf-8", "replace")
+    if timed_out:
+        return (f"timed out after {limits.timeout:g} s (wall clock; an endless loop?): "
+                "every process of the submission was killed"), log
+    if returncode != 0:
+        return _why_nbgrader_failed(returncode, log, limits), log
+    return graded_notebook_problem(course / "autograded" / student / assignment, limits), log
+
+
+def _why_nbgrader_failed(returncode: int, log: str, limits: Limits) -> str:
+    if returncode < 0:
+        if -returncode == signal.SIGXCPU:
+            return f"CPU time limit ({int(limits.timeout) + 1} s) exceeded"
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"nbgrader was killed by {name}"
+    if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log:
+        return ("the kernel died while running the notebook (os._exit, a crash, or the "
+                f"{limits.memory_mb} MB memory limit)")
+    if "MemoryError" in log:
+        return f"out of memory (limit {limits.memory_mb} MB)"
+    if "CellTimeoutError" in log or "timed out" in log:
+        return "a cell ran over nbgrader's per-cell time limit (c.Execute.timeout)"
+    errors = [line.strip() for line in log.splitlines() if "Error" in line and line.strip()]
+    return "nbgrader failed: " + (errors[-1] if errors else f"exit status {returncode}")[:300]
+
+
+def graded_notebook_problem(folder: Path, limits: Limits) -> str | None:
+    """Why a notebook nbgrader did grade still counts as failed: its size, or memory."""
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:
+        return "nbgrader wrote no graded notebook (is the notebook named after the assignment?)"
+    for path in notebooks:
+        size = path.stat().st_size
+        if size > limits.max_output_mb * 2**20:
+            return (f"{path.name}: {size / 2**20:.1f} MB of output, over the "
+                    f"{limits.max_output_mb:g} MB limit (printing in a loop?)")
+        nb = json.loads(path.read_bytes())
+        for i, cell in enumerate(nb.get("cells", [])):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and (
+                        out.get("ename") == "MemoryError"
+                        or "can't allocate memory" in out.get("evalue", "")):
+                    cell_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", i)
+                    return (f"out of memory in cell {cell_id} ({out.get('ename')}; the "
+                            f"limit is {limits.memory_mb} MB)")
+    return None

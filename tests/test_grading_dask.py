@@ -1,0 +1,174 @@
+"""grading/dask_executor.py: grading on a Dask cluster gives what grading on this machine gives.
+
+In a temporary course with the quickest assignment released, four students hand in:
+    solution  the solution                                      full marks
+    partial   the release with its second exercise unanswered   some of the marks
+    dies      `os._exit(1)` in a cell: the kernel dies          failed, on its worker
+    badjson   a file that is not JSON                           failed, before any task is sent
+A copy of the course is graded with `make grade JOBS=2`, the course itself with
+`make grade DASK=...` on a LocalCluster on loopback (two worker processes of one thread each;
+they could read the course directory, but are sent what they need, as on separate machines);
+then the Dask path runs again (nothing changed: nothing to grade) and with --force for the
+solution (graded again: the same rows, not new ones). About 80 s.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import distributed
+import nbformat
+import pytest
+
+from grading_helpers import (FASTEST, REPO, SOLUTIONS, exercises, gradebook_rows,
+                             grading_processes, hand_in, meta, points, prepend, read,
+                             released_course, run, source_path, submission)
+
+pytestmark = pytest.mark.slow
+
+NAME = FASTEST
+LIMITS = ["--timeout", 60, "--memory", 2048, "--max-output", 5]
+STUDENTS = ["badjson", "dies", "partial", "solution"]
+
+
+@dataclass
+class Graded:
+    root: Path                                    # graded on the Dask cluster
+    local: Path                                   # a copy, graded with JOBS=2
+    tag: str                                      # in the environment of all they started
+    worker_pids: list[int]
+    runs: list = field(default_factory=list)      # what each Dask run printed
+    reports: list = field(default_factory=list)   # the report after each run
+    counts: list = field(default_factory=list)    # rows per gradebook table after each run
+    scores: list = field(default_factory=list)    # every grade's score after each run
+
+    def report(self, run: int = 0) -> dict[str, dict]:
+        return {row["student"]: row for row in self.reports[run]}
+
+
+def report_rows(course: Path) -> dict[str, dict]:
+    """The report without the seconds each submission took."""
+    rows = json.loads((course / "grading-report.json").read_text())
+    return {row["student"]: {k: v for k, v in row.items() if k != "seconds"} for row in rows}
+
+
+def make_grade(course: Path, **variables) -> str:
+    done = run(["make", "--no-print-directory", "-C", REPO, "grade", f"COURSE_DIR={course}",
+                "ARGS=" + " ".join(map(str, LIMITS)),
+                *(f"{key}={value}" for key, value in variables.items())], check=False)
+    assert done.returncode != 0, f"failed submissions should make `make grade` fail:\n{done.stdout}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Graded:
+    if not (SOLUTIONS / NAME).is_dir():
+        pytest.skip(f"solutions/{NAME} does not exist yet")
+    root = released_course(tmp_path_factory.mktemp("dask"))
+    source = {meta(c)["grade_id"]: c for c in read(source_path(NAME, root)).cells if meta(c)}
+    (first, _), (second, _) = exercises(read(source_path(NAME, root)))[:2]
+    hand_in(root, NAME, {
+        "solution": nbformat.writes(submission(NAME, root)),
+        "partial": nbformat.writes(submission(NAME, root, blank={second})),
+        "dies": nbformat.writes(submission(
+            NAME, root, {first: prepend(source[first], "import os; os._exit(1)")})),
+        "badjson": '{"cells": [ this is not JSON',
+    })
+    local = tmp_path_factory.mktemp("local")
+    shutil.copytree(root, local, dirs_exist_ok=True)
+    tag = f"SEQ2SEQ_TEST_RUN={uuid.uuid4().hex}"  # inherited by the workers, nbgrader, kernels
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(*tag.split("="))
+        return grade_both_ways(root, local, tag)
+
+
+def grade_both_ways(root: Path, local: Path, tag: str) -> Graded:
+    make_grade(local, JOBS=2)
+    cluster = distributed.LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        result = Graded(root, local, tag, list(client.run(os.getpid).values()))
+
+        def record(printed: str) -> None:
+            result.runs.append(printed)
+            result.reports.append(json.loads((root / "grading-report.json").read_text()))
+            counts, scores = gradebook_rows(root / "gradebook.db")
+            result.counts.append(counts)
+            result.scores.append(scores)
+
+        address = cluster.scheduler_address
+        record(make_grade(root, DASK=address))
+        again = [sys.executable, "-m", "grading.parallel", "--course", root,
+                 "--dask-scheduler", address, *LIMITS]
+        record(run(again, check=False).stdout)                                # nothing changed
+        record(run([*again, "--force", "--student", "solution"], check=False).stdout)
+    return result
+
+
+def test_dask_grades_as_this_machine_does(graded):
+    assert report_rows(graded.root) == report_rows(graded.local), graded.runs[0]
+    assert graded.scores[0] == gradebook_rows(graded.local / "gradebook.db")[1]
+    assert graded.counts[0] == gradebook_rows(graded.local / "gradebook.db")[0]
+    assert sorted(p.relative_to(graded.root) for p in (graded.root / "autograded").rglob("*")) \
+        == sorted(p.relative_to(graded.local) for p in (graded.local / "autograded").rglob("*"))
+
+
+def test_scores_come_back_from_the_workers(graded):
+    report = graded.report()
+    expected = points(read(graded.root / "solutions" / NAME / f"{NAME}.ipynb"))
+    assert report["solution"]["status"] == "ok", (report, graded.runs[0])
+    assert report["solution"]["score"] == report["solution"]["max_score"] == sum(expected.values())
+    assert report["partial"]["status"] == "ok", report
+    assert 0 < report["partial"]["score"] < report["partial"]["max_score"], report
+    graded_nb = read(graded.root / "autograded" / "solution" / NAME / f"{NAME}.ipynb")
+    assert points(graded_nb) == expected  # the graded notebook, with its test cells, is back
+
+
+@pytest.mark.parametrize("student, words", [("dies", "kernel died"),
+                                            ("badjson", "not valid JSON")])
+def test_a_failure_fails_only_its_own_submission(graded, student, words):
+    row = graded.report()[student]
+    assert row["status"] == "failed" and words in row["reason"], row
+    assert row["score"] is None
+    assert not (graded.root / "autograded" / student).exists()
+    assert student not in {s for s, _, _ in graded.scores[0]}, "failed, yet in the gradebook"
+    assert sorted(graded.report()) == STUDENTS
+
+
+def test_running_again_grades_nothing_and_changes_nothing(graded):
+    assert "0 of 4 submissions to grade" in graded.runs[1], graded.runs[1]
+    assert graded.reports[1] == graded.reports[0]
+    assert graded.counts[1] == graded.counts[0]
+    assert graded.scores[1] == graded.scores[0]
+
+
+def test_grading_again_updates_rows_without_adding_any(graded):
+    assert "1 ok, 0 failed" in graded.runs[2], graded.runs[2]
+    assert graded.counts[2] == graded.counts[0]
+    assert graded.counts[0]["submitted_assignment"] == 2  # solution and partial
+    assert graded.scores[2] == graded.scores[0]
+    assert {s: r for s, r in graded.report(2).items() if s != "solution"} == \
+        {s: r for s, r in graded.report(0).items() if s != "solution"}
+
+
+def test_grading_prints_no_tracebacks(graded):
+    for printed in graded.runs:
+        assert "Traceback" not in printed, printed
+
+
+def test_no_process_of_the_grading_is_left(graded):
+    assert not grading_processes(graded.tag)
+    alive = []
+    for pid in graded.worker_pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    assert not alive, f"Dask worker processes {alive} outlived their cluster"
