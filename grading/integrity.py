@@ -102,6 +102,12 @@ def run_check(function: Callable, student: "StudentKernel") -> str | None:
     return None
 
 
+def close(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float = 1e-5) -> bool:
+    """torch.allclose in float64 on tensors of the same shape (no broadcasting, no raising)."""
+    return got.shape == expected.shape and torch.allclose(got.double(), expected.double(),
+                                                          atol=atol, rtol=rtol)
+
+
 def failure_output(message: str) -> nbformat.NotebookNode:
     """The error output that makes nbgrader score a test cell 0, with `message` in feedback."""
     return nbformat.v4.new_output("error", ename="AssertionError", evalue=message,

@@ -74,6 +74,9 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`
 ENV_KEEP = ["LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED",
             "PYTHONUNBUFFERED", "MPLBACKEND",
+            # nbgrader documents it for notebooks ("autograde" while graded); a submission that
+            # reads it to cheat only under grading gains nothing: grading/integrity.py
+            "NBGRADER_EXECUTION",
             "SEQ2SEQ_GRADING_JOB"]  # grading/parallel.py finds a job's processes by it
 SANDBOX_HOME = "/tmp/home"
 SYSTEM_DIRS = ["/usr", "/etc"]                      # read-only, whole

@@ -301,3 +301,12 @@ def grading_processes(tag: str = "") -> list[int]:
                     and (not tag or tag.encode() in variables)):
                 pids.append(int(entry.name))
     return pids
+
+
+def assert_second_run_changed_nothing(graded, submissions: int) -> None:
+    """A grading driver's second run over unchanged submissions (runs[1]) graded none of them
+    and left report, gradebook rows and scores as the first run (runs[0]) had them."""
+    assert f"0 of {submissions} submissions to grade" in graded.runs[1], graded.runs[1]
+    assert graded.reports[1] == graded.reports[0]
+    assert graded.counts[1] == graded.counts[0]
+    assert graded.scores[1] == graded.scores[0]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_helpers import (FASTEST, REPO, SOLUTIONS, gradebook_rows, make, meta, points,
-                             prepend, read, run, submission)
+from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
+                             gradebook_rows, grading_processes, meta, points, prepend,
+                             read, released_course, run, submission)
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +70,7 @@ def driver(root: Path, *options) -> str:
 def graded(tmp_path_factory) -> Graded:
     if not (SOLUTIONS / NAME).is_dir():
         pytest.skip(f"solutions/{NAME} does not exist yet")
-    root = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOLUTIONS / NAME, root / "solutions" / NAME)
-    make("release", COURSE_DIR=root)
+    root = released_course(tmp_path_factory.mktemp("course"), NAME)
     source = {meta(c)["grade_id"]: c for c in read(root / "solutions" / NAME / f"{NAME}.ipynb")
               .cells if meta(c)}
     first = next(g for g, c in source.items() if meta(c).get("solution"))
@@ -172,10 +170,7 @@ def test_timeout_kills_the_kernel_too(graded):
 
 
 def test_running_again_grades_nothing_and_changes_nothing(graded):
-    assert "0 of 8 submissions to grade" in graded.runs[1], graded.runs[1]
-    assert graded.reports[1] == graded.reports[0]
-    assert graded.counts[1] == graded.counts[0]
-    assert graded.scores[1] == graded.scores[0]
+    assert_second_run_changed_nothing(graded, 8)
 
 
 def test_grading_again_updates_rows_without_adding_any(graded):
@@ -189,14 +184,4 @@ def test_grading_again_updates_rows_without_adding_any(graded):
 
 
 def test_no_process_of_the_grading_is_left(graded):
-    from grading.submission import MARKER  # noqa: PLC0415 (needs REPO on sys.path)
-    leftovers = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                env = Path(f"/proc/{entry.name}/environ").read_bytes()
-            except OSError:
-                continue
-            if f"{MARKER}=".encode() in env:
-                leftovers.append(entry.name)
-    assert not leftovers
+    assert not grading_processes()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import textwrap
 from pathlib import Path
 
 import nbformat

@@ -38,8 +38,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_helpers import (FASTEST, HIDDEN_REGION, NBGRADER, REPO, SOLUTIONS, answer, make,
-                             meta, points, read, run, secret_lines, submission)
+from grading_helpers import (FASTEST, HIDDEN_REGION, NBGRADER, REPO, SOLUTIONS, answer,
+                             meta, points, read, released_course, run, secret_lines,
+                             submission)
 
 pytestmark = pytest.mark.slow
 
@@ -197,9 +198,7 @@ def graded(tmp_path_factory) -> Graded:
     require_sandbox()
     if not (SOLUTIONS / NAME).is_dir():
         pytest.fail(f"solutions/{NAME} is missing")
-    root = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOLUTIONS / NAME, root / "solutions" / NAME)
-    make("release", COURSE_DIR=root)
+    root = released_course(tmp_path_factory.mktemp("course"), NAME)
     source = {meta(c)["grade_id"]: c for c in read(root / "solutions" / NAME / f"{NAME}.ipynb")
               .cells if meta(c)}
     first = next(g for g, c in source.items() if meta(c).get("solution"))

@@ -17,8 +17,8 @@ from grading.integrity import check
 def schedule_values(student, arguments, steps):
     """[make_schedule(arguments)(i) for i in steps], each checked to be a Python float."""
     callable_, values = student.eval(
-        f"(callable(_check_schedule), [_check_schedule(_i) for _i in _steps] "
-        f"if callable(_check_schedule) else None)",
+        "(callable(_check_schedule), [_check_schedule(_i) for _i in _steps] "
+        "if callable(_check_schedule) else None)",
         setup=f"_check_schedule = make_schedule({arguments})\n", _steps=list(steps))
     assert callable_ is True, "make_schedule should return a function of i"
     assert isinstance(values, list) and all(type(v) is float for v in values), (

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from grading.integrity import check
+from grading.integrity import check, close
 
 # The notebook's ToyTreeModel (locked cell `toy_model`), verbatim but for its docstring.
 TOY_SOURCE = '''
@@ -125,12 +125,6 @@ def stepped(student, beam_lp, next_lp, k, tuple_only=True):
             f"{name} should be a 1-D tensor (m,), got shape {tuple(value.shape)}"
     assert got[0].is_floating_point(), f"scores should be a float tensor, got {got[0].dtype}"
     return got
-
-
-def close(got, expected, atol, rtol=1e-5):
-    """torch.allclose(got, expected) on float tensors of the same shape, never raising."""
-    return got.shape == expected.shape and torch.allclose(got.double(), expected.double(),
-                                                          atol=atol, rtol=rtol)
 
 
 @check("test_beam_step_small")
