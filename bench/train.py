@@ -3,10 +3,11 @@
 Both models train side by side in one run on the same batches of the generated English→French
 corpus, with the same sizes (the `translation_attention` recipe's), batch size, optimiser and
 number of steps. Reported:
-- throughput in target tokens per second (forward, backward and Adam step);
+- throughput in target tokens per second (forward, backward and Adam step), timed in rounds
+  that alternate the two models, with the median ratio and its range over the rounds;
 - the validation loss each reaches after the same wall-clock budget.
 
-    .venv/bin/python bench/train.py [--steps 150] [--budget 20] [--threads 1] [--json FILE]
+    .venv/bin/python bench/train.py [--steps 150] [--rounds 5] [--budget 20] [--threads 1] [--json FILE]
 
 Exits non-zero only if an output check fails (a model that does not learn), never on timing.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -53,17 +55,25 @@ def train_step(model, optimizer, batch):
     return loss.item()
 
 
-def throughput(model, batches, steps):
-    """Target tokens per second over `steps` training steps (after 5 warm-up steps)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for batch in batches[:5]:
-        train_step(model, optimizer, batch)
-    tokens, start = 0, time.perf_counter()
-    for i in range(steps):
-        batch = batches[i % len(batches)]
-        train_step(model, optimizer, batch)
-        tokens += int((batch.tgt_out != 0).sum())
-    return tokens / (time.perf_counter() - start)
+def throughput(models, batches, steps, rounds):
+    """Target tokens per second of each model, measured in `rounds` interleaved rounds of
+    steps // rounds training steps each (after 5 warm-up steps), so that a change in the
+    machine's load hits both models alike. Returns {name: [tokens/s of each round]}."""
+    optimizers = {name: torch.optim.Adam(m.parameters(), lr=2e-3) for name, m in models.items()}
+    for name, model in models.items():
+        for batch in batches[:5]:
+            train_step(model, optimizers[name], batch)
+    rates = {name: [] for name in models}
+    per_round = steps // rounds
+    for r in range(rounds):
+        for name, model in models.items():
+            tokens, start = 0, time.perf_counter()
+            for i in range(r * per_round, (r + 1) * per_round):
+                batch = batches[i % len(batches)]
+                train_step(model, optimizers[name], batch)
+                tokens += int((batch.tgt_out != 0).sum())
+            rates[name].append(tokens / (time.perf_counter() - start))
+    return rates
 
 
 def loss_after_budget(model, batches, valid, seconds):
@@ -80,6 +90,7 @@ def loss_after_budget(model, batches, valid, seconds):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150, help="timed steps per model")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per model")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -93,25 +104,29 @@ def main(argv=None) -> int:
     valid_batches = list(make_loader(valid[:500], src_vocab, tgt_vocab, batch_size=250,
                                      shuffle=False))
 
-    results = {}
-    for name, model in build_models(src_vocab, tgt_vocab).items():
-        results[name] = {"parameters": count_parameters(model),
-                         "tokens_per_s": throughput(model, batches, args.steps)}
+    models = build_models(src_vocab, tgt_vocab)
+    rates = throughput(models, batches, args.steps, args.rounds)
+    results = {name: {"parameters": count_parameters(model),
+                      "tokens_per_s": statistics.median(rates[name])}
+               for name, model in models.items()}
     for name, model in build_models(src_vocab, tgt_vocab).items():  # fresh weights
         steps, loss = loss_after_budget(model, batches, valid_batches, args.budget)
         results[name].update(budget_steps=steps, budget_valid_loss=loss)
 
-    ours, base = results["course_utils Seq2Seq"], results["textbook baseline"]
-    ratio = ours["tokens_per_s"] / base["tokens_per_s"]
-    print(f"training throughput, {args.steps} steps of batch 64, {args.threads} thread(s)")
+    ratios = [a / b for a, b in zip(rates["course_utils Seq2Seq"], rates["textbook baseline"])]
+    ratio = statistics.median(ratios)
+    print(f"training throughput, {args.steps} steps of batch 64 in {args.rounds} interleaved "
+          f"rounds, {args.threads} thread(s); medians")
     print(f"{'model':<22}{'params':>10}{'tokens/s':>11}{'steps in ' + str(args.budget) + ' s':>16}"
           f"{'valid loss':>12}")
     for name, r in results.items():
         print(f"{name:<22}{r['parameters']:>10,}{r['tokens_per_s']:>11,.0f}"
               f"{r['budget_steps']:>16}{r['budget_valid_loss']:>12.3f}")
-    print(f"speed-up: {ratio:.1f}x (target >= 3x)")
+    print(f"speed-up: {ratio:.2f}x, median of {args.rounds} rounds "
+          f"({min(ratios):.2f}x to {max(ratios):.2f}x) (target >= 3x)")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "ratio": ratio}, indent=1))
+        args.json.write_text(json.dumps({"results": results, "ratio": ratio,
+                                         "round_ratios": ratios}, indent=1))
     # Output check: both must learn within the budget (loss well below the uniform log V).
     uniform = torch.log(torch.tensor(float(len(tgt_vocab)))).item()
     failed = [name for name, r in results.items() if not r["budget_valid_loss"] < 0.8 * uniform]

@@ -8,19 +8,20 @@ In a temporary course with 01_toy_reversal and 06_attention released, students h
 Every attack is graded twice: once with `--GradingExecute.trusted_checks=False`, the kernel's
 verdict alone (what stock nbgrader gives), where it must earn more than `wrong` (otherwise
 the test would prove nothing); and once as configured, where it must earn exactly what
-`wrong` earns. About 90 s.
+`wrong` earns. The two notebooks are graded at the same time, in courses of their own:
+about 90 s.
 """
 from __future__ import annotations
 
 import csv
-import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from grading_helpers import (ASSIGNMENTS, NBGRADER, SOLUTIONS, make, meta, read, run,
-                             submission)
+from grading_helpers import (ASSIGNMENTS, NBGRADER, SOLUTIONS, meta, read, released_course,
+                             run, submission)
 
 
 # --- wrong answers ---------------------------------------------------------------------------
@@ -138,24 +139,29 @@ def autograde(root: Path, name: str, students: list[str], *options: str) -> dict
             if row["assignment"] == name and row["student_id"] in students}
 
 
+def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
+    """Release `name` in course `root`, hand in its submissions, grade them both ways."""
+    released_course(root, name)
+    attackers = [s for s, (n, _) in ATTACKS.items() if n == name]
+    hand_in(root, "honest", name, {})
+    hand_in(root, "wrong", name, WRONG[name])
+    for student in attackers:
+        hand_in(root, student, name, {**WRONG[name], **ATTACKS[student][1]})
+    return {"kernel only": autograde(root, name, ["wrong", *attackers],
+                                     "--GradingExecute.trusted_checks=False"),
+            "checked": autograde(root, name, ["honest", "wrong", *attackers])}
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("course")
+    # One course per notebook, graded at the same time (nbgrader runs one kernel at a time).
     names = sorted({name for name, _ in ATTACKS.values()})
-    for name in names:
-        shutil.copytree(SOLUTIONS / name, root / "solutions" / name)
-    make("release", COURSE_DIR=root)
-    scores = {"kernel only": {}, "checked": {}}
-    for name in names:
-        attackers = [s for s, (n, _) in ATTACKS.items() if n == name]
-        hand_in(root, "honest", name, {})
-        hand_in(root, "wrong", name, WRONG[name])
-        for student in attackers:
-            hand_in(root, student, name, {**WRONG[name], **ATTACKS[student][1]})
-        scores["kernel only"][name] = autograde(root, name, ["wrong", *attackers],
-                                                "--GradingExecute.trusted_checks=False")
-        scores["checked"][name] = autograde(root, name, ["honest", "wrong", *attackers])
-    return {"root": root, "scores": scores}
+    roots = {name: tmp_path_factory.mktemp(name) for name in names}
+    with ThreadPoolExecutor(len(names)) as pool:
+        graded = dict(zip(names, pool.map(lambda n: grade_both_ways(roots[n], n), names)))
+    scores = {way: {name: graded[name][way] for name in names}
+              for way in ("kernel only", "checked")}
+    return {"roots": roots, "scores": scores}
 
 
 def max_score(name: str) -> float:
@@ -184,7 +190,7 @@ def test_attack_games_the_kernel_but_not_the_trusted_checks(course, attack):
 
 @pytest.mark.slow
 def test_failed_check_tells_the_student_why(course):
-    graded = read(course["root"] / "autograded" / "ipython" / "01_toy_reversal" /
+    graded = read(course["roots"]["01_toy_reversal"] / "autograded" / "ipython" / "01_toy_reversal" /
                   "01_toy_reversal.ipynb")
     cell = next(c for c in graded.cells if meta(c).get("grade_id") == "test_pad_batch_values")
     errors = [o for o in cell.outputs if o.output_type == "error"]
