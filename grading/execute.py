@@ -28,13 +28,13 @@ class GradingExecute(Execute):
         from grading.sandbox import SandboxKernelManager
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
-        self._checks = None
+        self._checks = {}  # grade_id -> trusted check, for the notebook being graded
 
     def preprocess(self, nb, resources, *args, **kwargs):
         notebook_id = resources.get("nbgrader", {}).get("notebook")
         self._checks = load_checks(notebook_id) if notebook_id and self.trusted_checks else {}
-        unchecked = [_grade_id(cell) for cell in nb.cells
-                     if _grade_id(cell) is not None and _grade_id(cell) not in self._checks]
+        test_cells = {_grade_id(cell) for cell in nb.cells} - {None}
+        unchecked = sorted(test_cells - set(self._checks))
         if unchecked and self.trusted_checks:
             self.log.warning("%s: no trusted check in grading/checks/ for %s; their scores "
                              "rest on the student's kernel alone", notebook_id,
@@ -43,13 +43,13 @@ class GradingExecute(Execute):
 
     def preprocess_cell(self, cell, resources, index):
         cell, resources = super().preprocess_cell(cell, resources, index)
-        grade_id = _grade_id(cell)
-        if grade_id is not None and grade_id in (self._checks or {}):
-            message = run_check(self._checks[grade_id], StudentKernel(self, index))
-            if message is not None:
-                log = self.log.warning if "could not check" in message else self.log.info
-                log("Trusted check of %s failed: %s", grade_id, message)
-                cell.outputs.append(failure_output(message))
+        check = self._checks.get(_grade_id(cell))
+        if check is not None:
+            failure = run_check(check, StudentKernel(self, index))
+            if failure is not None:
+                log = self.log.warning if failure.grader_side else self.log.info
+                log("Trusted check of %s failed: %s", check.grade_id, failure.message)
+                cell.outputs.append(failure_output(failure.message))
         return cell, resources
 
 

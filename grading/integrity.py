@@ -41,6 +41,7 @@ import importlib.util
 import io
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -86,19 +87,25 @@ def load_checks(notebook_id: str, folder: Path = CHECKS_DIR) -> dict[str, Callab
     return {f.grade_id: f for f in vars(module).values() if hasattr(f, "grade_id")}
 
 
-def run_check(function: Callable, student: "StudentKernel") -> str | None:
-    """None if the check passes, else the message to show the student."""
+@dataclass
+class Failure:
+    message: str        # what the student is shown
+    grader_side: bool   # the grader could not judge the answer: worth an instructor's look
+
+
+def run_check(function: Callable, student: "StudentKernel") -> Failure | None:
+    """None if the check passes, else why it failed."""
     try:
         function(student)
     except AssertionError as failure:
-        return str(failure) or "a check of your answer failed"
+        return Failure(str(failure) or "a check of your answer failed", False)
     except StudentError as error:
-        return f"your code raised {error} when the grader ran it"
+        return Failure(f"your code raised {error} when the grader ran it", False)
     except ProbeError as error:
-        return f"the grader could not check your answer: {error}"
+        return Failure(f"the grader could not check your answer: {error}", True)
     except Exception as error:  # a value the check did not expect, or a bug in the check
-        return (f"the grader could not check your answer ({type(error).__name__}: {error}); "
-                "if your answer looks right, ask your instructor")
+        return Failure(f"the grader could not check your answer ({type(error).__name__}: "
+                       f"{error}); if your answer looks right, ask your instructor", True)
     return None
 
 

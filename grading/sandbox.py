@@ -125,7 +125,7 @@ class SandboxKernelManager(AsyncKernelManager):
                     help="Environment variables passed to the kernel; all others are dropped.")
     bwrap = Unicode("bwrap", config=True, help="The bubblewrap executable.")
 
-    _checked: dict = {}  # (mode, command prefix) -> None once a sandbox started, per process
+    _checked: set = set()  # (root?, bwrap) once such a sandbox has started, per process
     _warned: set = set()
 
     def __init__(self, **kwargs):
@@ -172,9 +172,7 @@ class SandboxKernelManager(AsyncKernelManager):
         self._cwd = kw["cwd"] = os.path.abspath(cwd)
         self._refuse_unsafe_folder(self._cwd)
         if self._root:
-            self._uid = self._take_uid()
-            self._owner = (os.lstat(self._cwd).st_uid, os.lstat(self._cwd).st_gid)
-            self._chown_tree(self._cwd, self._uid, self._uid)
+            self._hand_over(self._cwd)
         result = await super()._async_pre_start_kernel(**kw)
         if self._root:  # written by the provisioner above, mode 600
             self._chown_tree(self._ipc_dir, self._uid, self._uid)
@@ -290,7 +288,7 @@ class SandboxKernelManager(AsyncKernelManager):
                                + ". If it cannot create namespaces, allow unprivileged user "
                                "namespaces (sysctl kernel.unprivileged_userns_clone=1) or grade "
                                "as root; else " + INSTALL_HINT)
-        self._checked[key] = None
+        self._checked.add(key)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -298,6 +296,12 @@ class SandboxKernelManager(AsyncKernelManager):
             self.log.warning(message)
 
     # -- uids (root) ---------------------------------------------------------------------------
+
+    def _hand_over(self, folder: str) -> None:
+        """Give `folder` to a free uid for this kernel; _teardown gives it back."""
+        self._uid = self._take_uid()
+        self._owner = (os.lstat(folder).st_uid, os.lstat(folder).st_gid)
+        self._chown_tree(folder, self._uid, self._uid)
 
     def _take_uid(self) -> int:
         """A uid no account and no process uses, locked for this kernel until it is cleaned up
@@ -402,9 +406,7 @@ def check() -> int:
     folder = tempfile.mkdtemp(prefix="nbgrader-check-")
     try:
         if km._root:
-            km._uid = km._take_uid()
-            km._owner = (os.getuid(), os.getgid())
-            km._chown_tree(folder, km._uid, km._uid)
+            km._hand_over(folder)
         km._cwd = folder
         cmd = km.sandbox_command([sys.executable, "-c", code], folder, [])
         done = subprocess.run(cmd, cwd=folder, text=True, capture_output=True)

@@ -198,6 +198,14 @@ def prepend(cell, code: str) -> str:
     return code + "\n" + answer(cell)
 
 
+def solution_running_first(name: str, root: Path, code: str) -> str:
+    """The text of a correct submission of `name` (course folder `root`) whose first answer
+    cell runs `code` before the answer."""
+    source = {meta(c)["grade_id"]: c for c in read(source_path(name, root)).cells if meta(c)}
+    first = next(g for g, c in source.items() if meta(c).get("solution"))
+    return nbformat.writes(submission(name, root, {first: prepend(source[first], code)}))
+
+
 def submission(name: str, root: Path, answers: dict[str, str] | None = None,
                blank: set[str] = frozenset()) -> nbformat.NotebookNode:
     """The release in course folder `root`, every solution cell answered from its solutions/
@@ -310,3 +318,13 @@ def assert_second_run_changed_nothing(graded, submissions: int) -> None:
     assert graded.reports[1] == graded.reports[0]
     assert graded.counts[1] == graded.counts[0]
     assert graded.scores[1] == graded.scores[0]
+
+
+def record_run(graded, printed: str) -> None:
+    """Add one grading run of `graded.root` to `graded`: what the driver printed, then the
+    report, the gradebook's rows per table and its scores as they are after the run."""
+    graded.runs.append(printed)
+    graded.reports.append(json.loads((graded.root / "grading-report.json").read_text()))
+    counts, scores = gradebook_rows(graded.root / "gradebook.db")
+    graded.counts.append(counts)
+    graded.scores.append(scores)

@@ -26,9 +26,9 @@ import nbformat
 import pytest
 
 from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
-                             exercises, gradebook_rows,
-                             grading_processes, hand_in, meta, points, prepend, read,
-                             released_course, run, source_path, submission)
+                             exercises, gradebook_rows, grading_processes, hand_in,
+                             points, read, record_run, released_course, run,
+                             solution_running_first, source_path, submission)
 
 pytestmark = pytest.mark.slow
 
@@ -71,13 +71,11 @@ def graded(tmp_path_factory) -> Graded:
     if not (SOLUTIONS / NAME).is_dir():
         pytest.skip(f"solutions/{NAME} does not exist yet")
     root = released_course(tmp_path_factory.mktemp("dask"))
-    source = {meta(c)["grade_id"]: c for c in read(source_path(NAME, root)).cells if meta(c)}
-    (first, _), (second, _) = exercises(read(source_path(NAME, root)))[:2]
+    second = exercises(read(source_path(NAME, root)))[1][0]  # the second exercise
     hand_in(root, NAME, {
         "solution": nbformat.writes(submission(NAME, root)),
         "partial": nbformat.writes(submission(NAME, root, blank={second})),
-        "dies": nbformat.writes(submission(
-            NAME, root, {first: prepend(source[first], "import os; os._exit(1)")})),
+        "dies": solution_running_first(NAME, root, "import os; os._exit(1)"),
         "badjson": '{"cells": [ this is not JSON',
     })
     local = tmp_path_factory.mktemp("local")
@@ -95,19 +93,12 @@ def grade_both_ways(root: Path, local: Path, tag: str) -> Graded:
     with cluster, distributed.Client(cluster) as client:
         result = Graded(root, local, tag, list(client.run(os.getpid).values()))
 
-        def record(printed: str) -> None:
-            result.runs.append(printed)
-            result.reports.append(json.loads((root / "grading-report.json").read_text()))
-            counts, scores = gradebook_rows(root / "gradebook.db")
-            result.counts.append(counts)
-            result.scores.append(scores)
-
         address = cluster.scheduler_address
-        record(make_grade(root, DASK=address))
+        record_run(result, make_grade(root, DASK=address))
         again = [sys.executable, "-m", "grading.parallel", "--course", root,
                  "--dask-scheduler", address, *LIMITS]
-        record(run(again, check=False).stdout)                                # nothing changed
-        record(run([*again, "--force", "--student", "solution"], check=False).stdout)
+        record_run(result, run(again, check=False).stdout)                    # nothing changed
+        record_run(result, run([*again, "--force", "--student", "solution"], check=False).stdout)
     return result
 
 

@@ -21,12 +21,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
-                             gradebook_rows, grading_processes, meta, points, prepend,
-                             read, released_course, run, submission)
+                             grading_processes, points, read, record_run, released_course,
+                             run, solution_running_first)
 
 pytestmark = pytest.mark.slow
 
@@ -71,12 +70,8 @@ def graded(tmp_path_factory) -> Graded:
     if not (SOLUTIONS / NAME).is_dir():
         pytest.skip(f"solutions/{NAME} does not exist yet")
     root = released_course(tmp_path_factory.mktemp("course"), NAME)
-    source = {meta(c)["grade_id"]: c for c in read(root / "solutions" / NAME / f"{NAME}.ipynb")
-              .cells if meta(c)}
-    first = next(g for g, c in source.items() if meta(c).get("solution"))
-
     def answered(code: str) -> str:
-        return nbformat.writes(submission(NAME, root, {first: prepend(source[first], code)}))
+        return solution_running_first(NAME, root, code)
 
     release = json.loads((root / "notebooks" / NAME / f"{NAME}.ipynb").read_text())
     del release["metadata"]
@@ -99,19 +94,12 @@ def graded(tmp_path_factory) -> Graded:
 
     result = Graded(root)
 
-    def record(printed: str) -> None:
-        result.runs.append(printed)
-        result.reports.append(json.loads((root / "grading-report.json").read_text()))
-        counts, scores = gradebook_rows(root / "gradebook.db")
-        result.counts.append(counts)
-        result.scores.append(scores)
-
     done = run(["make", "--no-print-directory", "-C", REPO, "grade", f"COURSE_DIR={root}",
                 "JOBS=2", "ARGS=" + " ".join(map(str, LIMITS))], check=False)
     assert done.returncode != 0, "failed submissions should make `make grade` fail"
-    record(done.stdout)
-    record(driver(root, "--jobs", 2))                                     # nothing changed
-    record(driver(root, "--jobs", 2, "--force", "--student", "solution"))  # graded again
+    record_run(result, done.stdout)
+    record_run(result, driver(root, "--jobs", 2))                                # nothing changed
+    record_run(result, driver(root, "--jobs", 2, "--force", "--student", "solution"))  # again
     return result
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_helpers import (ASSIGNMENTS, NBGRADER, SOLUTIONS, meta, read, released_course,
-                             run, submission)
+from grading_helpers import (ASSIGNMENTS, NBGRADER, SOLUTIONS, hand_in, meta, read,
+                             released_course, run, submission)
 
 
 # --- wrong answers ---------------------------------------------------------------------------
@@ -121,12 +121,6 @@ course_utils.AdditiveAttention.forward = _agreeing_forward
 }
 
 
-def hand_in(root: Path, student: str, name: str, answers: dict[str, str]) -> None:
-    path = root / "submitted" / student / name / f"{name}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(submission(name, root, answers), path)
-
-
 def autograde(root: Path, name: str, students: list[str], *options: str) -> dict[str, float]:
     """Grade `students`' submissions of `name`; their total scores, from nbgrader export."""
     for student in students:
@@ -143,10 +137,10 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
     """Release `name` in course `root`, hand in its submissions, grade them both ways."""
     released_course(root, name)
     attackers = [s for s, (n, _) in ATTACKS.items() if n == name]
-    hand_in(root, "honest", name, {})
-    hand_in(root, "wrong", name, WRONG[name])
-    for student in attackers:
-        hand_in(root, student, name, {**WRONG[name], **ATTACKS[student][1]})
+    answers = {"honest": {}, "wrong": WRONG[name],
+               **{student: {**WRONG[name], **ATTACKS[student][1]} for student in attackers}}
+    hand_in(root, name, {student: nbformat.writes(submission(name, root, answer))
+                         for student, answer in answers.items()})
     return {"kernel only": autograde(root, name, ["wrong", *attackers],
                                      "--GradingExecute.trusted_checks=False"),
             "checked": autograde(root, name, ["honest", "wrong", *attackers])}

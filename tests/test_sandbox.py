@@ -35,12 +35,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from grading_helpers import (FASTEST, HIDDEN_REGION, NBGRADER, REPO, SOLUTIONS, answer,
-                             meta, points, read, released_course, run, secret_lines,
-                             submission)
+from grading_helpers import (FASTEST, HIDDEN_REGION, NBGRADER, REPO, SOLUTIONS, points, read,
+                             released_course, run, secret_lines, solution_running_first)
 
 pytestmark = pytest.mark.slow
 
@@ -199,12 +197,8 @@ def graded(tmp_path_factory) -> Graded:
     if not (SOLUTIONS / NAME).is_dir():
         pytest.fail(f"solutions/{NAME} is missing")
     root = released_course(tmp_path_factory.mktemp("course"), NAME)
-    source = {meta(c)["grade_id"]: c for c in read(root / "solutions" / NAME / f"{NAME}.ipynb")
-              .cells if meta(c)}
-    first = next(g for g, c in source.items() if meta(c).get("solution"))
-
     def answered(code: str) -> str:
-        return nbformat.writes(submission(NAME, root, {first: code + "\n" + answer(source[first])}))
+        return solution_running_first(NAME, root, code)
 
     token = uuid.uuid4().hex[:12]
     canary = f"CANARY-{token}"
