@@ -56,8 +56,9 @@ bench: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# Per-cell limit for `make execute`; nbgrader_config.py and pytest's nbval use the same.
-CELL_TIMEOUT := 120
+# Per-cell limit for `make execute`: grading/config.py's CELL_TIMEOUT, which
+# nbgrader_config.py and pytest's nbval use too.
+CELL_TIMEOUT := $(shell sed -n 's/^CELL_TIMEOUT = \([0-9]*\).*/\1/p' grading/config.py)
 
 # nbgrader's course directory: solutions/, notebooks/, gradebook.db, downloaded/, submitted/,
 # autograded/, feedback/, grades.csv. The repo root (all gitignored but the first two); the
@@ -72,7 +73,7 @@ NBG := --CourseDirectory.root="$(COURSE)" --log-level=WARN
 ASSIGNMENT ?= *
 # Extra nbgrader options, e.g. ARGS=--force to grade again what was already graded.
 ARGS ?=
-# `make grade JOBS=N`: grade N submissions at a time with grading/parallel.py (unset: nbgrader).
+# `make grade JOBS=N`: grade N submissions at a time with grading/parallel.py (unset: 1).
 JOBS ?=
 # `make grade DASK=tcp://host:8786`: grading/parallel.py on that dask.distributed cluster.
 DASK ?=
@@ -146,21 +147,18 @@ collect: $(STAMP)
 
 # Run every submission with its tests (hidden ones included) and record the scores in
 # gradebook.db; the graded notebooks go to autograded/ (they contain the hidden tests: do not
-# hand them out). Submissions already graded are skipped unless they changed (or ARGS=--force).
-# JOBS=N: grading/parallel.py instead, N submissions at a time, each in a process of its own
-# with memory, CPU and time limits; a submission that breaks fails alone, and why goes in
-# grading-report.json. ARGS then takes its options: --force, --timeout S, --memory MB, ...
-# DASK=tcp://host:8786: the same, on the workers of a Dask cluster (grading/dask_executor.py).
+# hand them out). Submissions already graded are skipped unless they changed (ARGS=--force).
+# Every path is grading/parallel.py (console script seq2seq-grade): each submission in a
+# process of its own with memory, CPU and time limits; a submission that breaks fails alone,
+# and why goes in grading-report.json; a progress line after each. First the solution of each
+# assignment to grade must earn full marks in the same environment (the canary; "canary:
+# cached" when nothing it depends on changed). JOBS=N: N at a time (default 1).
+# DASK=tcp://host:8786: on the workers of a Dask cluster (grading/dask_executor.py).
+# ARGS: --force, --timeout S, --memory MB, --max-output MB, --student ID, --no-canary
+# (unsafe), and nbgrader options as --Class.trait=value.
 grade: $(STAMP) bubblewrap
-ifneq ($(strip $(DASK)),)
-	$(BIN)/python -m grading.parallel --course "$(COURSE)" --dask-scheduler "$(DASK)" \
-	  --assignment "$(ASSIGNMENT)" $(ARGS)
-else ifneq ($(strip $(JOBS)),)
-	$(BIN)/python -m grading.parallel --course "$(COURSE)" --jobs $(JOBS) \
-	  --assignment "$(ASSIGNMENT)" $(ARGS)
-else
-	$(NBGRADER) autograde "$(ASSIGNMENT)" $(NBG) $(ARGS)
-endif
+	$(BIN)/seq2seq-grade --course "$(COURSE)" --assignment "$(ASSIGNMENT)" \
+	  $(if $(strip $(DASK)),--dask-scheduler "$(DASK)",--jobs $(or $(strip $(JOBS)),1)) $(ARGS)
 
 # One HTML page per graded notebook, without hidden tests: feedback/<student>/NN_name/.
 feedback: $(STAMP)

@@ -16,26 +16,16 @@
 #
 # The same file ships to students (`make student-dist`), so that `nbgrader validate` and the
 # Validate button run their notebooks with the autograder's time limit and warning handling.
-import copy
 import os
 import warnings
 
-import nbformat
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbformat.corpus.words import generate_corpus_id
-from nbgrader import utils
-from nbgrader.api import MissingEntry
-from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput,
-                                    DeduplicateIds, GetGrades, OverwriteCells,
-                                    OverwriteKernelspec)
 from sqlalchemy.exc import SAWarning
-from traitlets import List
 
 c = get_config()  # noqa: F821 (injected by traitlets when it loads this file)
 
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
-c.CourseDirectory.course_id = "seq2seq-course"
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = _ROOT
+c.CourseDirectory.course_id = "seq2seq-course"  # grading/config.py's COURSE_ID (not shipped)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 
@@ -91,7 +81,8 @@ c.IgnorePattern.pattern = r"\A(?:(?:" + "|".join(_KNOWN_STDERR_LINES) + r")(?:\n
 
 # ---------------------------------------------------------------------------------------------
 # Autograde: nbgrader replaces every test and read-only cell of a submission with its version
-# in gradebook.db (hidden tests included), so editing a test cannot change a score.
+# in gradebook.db (hidden tests included), so editing a test cannot change a score; here the
+# cells' nbgrader metadata is repaired from it too (grading/overwrite.py, set at the end).
 
 # nbgrader 0.9.6 with SQLAlchemy 2 prints "SAWarning: Object of type <SubmittedAssignment> not
 # in session, add operation along 'Student.submissions' will not proceed" (and the same for
@@ -100,112 +91,6 @@ c.IgnorePattern.pattern = r"\A(?:(?:" + "|".join(_KNOWN_STDERR_LINES) + r")(?:\n
 # the nbgrader process, so the filter applies there and nowhere else.)
 warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session",
                         category=SAWarning)
-
-
-class OverwriteTestCells(OverwriteCells):
-    """nbgrader's OverwriteCells, with two fixes for test cells.
-
-    Hidden tests: gradebook.db keeps each test cell with its hidden tests and the release has
-    them removed, so stock nbgrader warns "Attribute 'checksum' for cell ... has changed!" for
-    every such cell of every submission (jupyter/nbgrader#1961), and the warning stops meaning
-    anything. Here a test cell equal to its released version gets its hidden tests back
-    silently; a cell the student did edit is still reported, and replaced, as before.
-
-    Deleted test cells: stock nbgrader skips them, and the points are lost even when the
-    answer is right. Its `add_missing_cells` option puts them back after the cell before them
-    in gradebook.db, which is not kept in notebook order, and fails with a KeyError when that
-    cell is a read-only one, zeroing the whole submission. Here a deleted test cell goes back
-    after the cell that precedes it in the released notebook, and is run like the others.
-    """
-
-    def preprocess_cell(self, cell, resources, index):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id is not None and utils.is_grade(cell):
-            try:
-                original = self.gradebook.find_source_cell(
-                    grade_id, self.notebook_id, self.assignment_id)
-            except MissingEntry:
-                pass  # OverwriteCells reports it
-            else:
-                released = copy.deepcopy(cell)
-                released.source = original.source
-                released, _ = ClearHiddenTests(parent=self).preprocess_cell(
-                    released, resources, index)
-                if cell.source == released.source:
-                    cell.source = original.source
-        return super().preprocess_cell(cell, resources, index)
-
-    def add_missing_grade_cells(self, nb, resources):
-        stored = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
-        max_scores = {cell.name: cell.max_score for cell in stored.grade_cells}
-        solution_ids = {cell.name for cell in stored.solution_cells}
-        sources = {cell.name: cell for cell in stored.source_cells}
-        released = self._released_grade_ids()
-        for grade_id in released + sorted(set(max_scores) - set(released)):
-            present = self._grade_ids(nb)
-            if grade_id not in max_scores or grade_id in present:
-                continue
-            self.log.warning("Test cell %s is missing from the submission: putting it back",
-                             grade_id)
-            # after the nearest cell that precedes it in the release and is still there
-            earlier = released[:released.index(grade_id)] if grade_id in released else released
-            position = max((present.index(g) + 1 for g in earlier if g in present), default=0)
-            cell = self.missing_cell_transform(
-                sources[grade_id], max_scores[grade_id], is_solution=grade_id in solution_ids)
-            taken = {c.get("id") for c in nb.cells}  # nbformat 4.5 wants a unique cell id
-            cell["id"] = grade_id if grade_id not in taken else generate_corpus_id()
-            nb.cells.insert(position, cell)
-        return nb, resources
-
-    @staticmethod
-    def _grade_ids(nb):
-        """The grade_id of every cell (None for cells without one), in notebook order."""
-        return [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
-
-    def _released_grade_ids(self):
-        coursedir = CourseDirectory(config=self.config)
-        folder = coursedir.format_path(coursedir.release_directory, ".", self.assignment_id)
-        path = os.path.join(folder, self.notebook_id + ".ipynb")
-        if not os.path.isfile(path):
-            self.log.warning("No release %s to place missing test cells by: they go last", path)
-            return []
-        return [g for g in self._grade_ids(nbformat.read(path, as_version=4)) if g is not None]
-
-
-c.OverwriteTestCells.add_missing_cells = True  # calls add_missing_grade_cells below
-# nbgrader's default list, with OverwriteTestCells in place of OverwriteCells.
-c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteTestCells, CheckCellMetadata,
-]
-
-
-# ---------------------------------------------------------------------------------------------
-# Feedback for students. nbgrader's default feedback shows the hidden tests (the notebooks in
-# autograded/ have them back); ours removes the hidden-test regions again, and cuts the
-# tracebacks of test cells down to their last line, because IPython's traceback quotes the
-# source lines around the failing assert. Students still see
-# "AssertionError: <message>", so give hidden asserts a message that hints without giving the
-# test away. Return only the HTML in feedback/, never the notebooks in autograded/.
-class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
-    """ClearHiddenTests, and errors in test cells cut down to 'ErrorName: message'."""
-
-    # NbGraderPreprocessor declares this trait without config=True, so the HTML exporter's
-    # setting for it made every feedback run warn "Config option `display_data_priority` not
-    # recognized by `ClearHiddenTests`"; declared configurable here (the value is unused).
-    display_data_priority = List().tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        if utils.is_grade(cell) and cell.cell_type == "code":
-            for output in cell.outputs:
-                if output.output_type == "error":
-                    output.traceback = [f"{output.ename}: {output.evalue}"]
-        return cell, resources
-
-
-c.GenerateFeedback.preprocessors = [
-    GetGrades, ClearHiddenTestsAndTracebacks, CSSHTMLHeaderPreprocessor,
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,23 +110,49 @@ c.FileNameCollectorPlugin.named_regexp = (
 
 
 # ---------------------------------------------------------------------------------------------
-# Autograde only: run the student's kernel in a sandbox and check every test cell again from
-# outside it (grading/execute.py). The copy of this file that ships to students
+# Autograde and feedback only (grading/): the copy of this file that ships to students
 # (`make student-dist`) has no grading/ folder next to it, and validates as before.
-_ROOT = os.path.dirname(os.path.abspath(__file__))
 if os.path.isdir(os.path.join(_ROOT, "grading")):
     import sys
 
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, IgnorePattern, LimitOutput,
-                                        SaveAutoGrades)
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                        GetGrades, IgnorePattern, LimitOutput,
+                                        OverwriteKernelspec, SaveAutoGrades)
 
     if _ROOT not in sys.path:  # nbgrader's console script does not put its cwd on sys.path
         sys.path.insert(0, _ROOT)
+    from grading import feedback
     from grading.execute import GradingExecute
+    from grading.overwrite import OverwriteTestCells, RepairCellMetadata
 
-    # nbgrader's default list, with GradingExecute in place of Execute.
+    # Sanitize: nbgrader's default list, with RepairCellMetadata in place of DeduplicateIds (an
+    # edited notebook's nbgrader metadata is repaired from gradebook.db, not rejected) and
+    # OverwriteTestCells in place of OverwriteCells (hidden tests back without a false alarm;
+    # deleted test cells put back in place). grading/overwrite.py says why.
+    c.Autograde.sanitize_preprocessors = [
+        ClearOutput, RepairCellMetadata, OverwriteKernelspec, OverwriteTestCells,
+        CheckCellMetadata,
+    ]
+    c.OverwriteTestCells.add_missing_cells = True  # calls its add_missing_grade_cells
+
+    # Run the student's kernel in a sandbox and check every test cell again from outside it
+    # (grading/execute.py): nbgrader's default list, with GradingExecute in place of Execute.
     c.Autograde.autograde_preprocessors = [
         GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,
     ]
+
+    # Feedback (grading/feedback.py): no hidden tests, no kernel output but a test cell's
+    # error, no file the kernel wrote, no live HTML or script. Return only the HTML in
+    # feedback/, never the notebooks in autograded/.
+    c.GenerateFeedback.preprocessors = [
+        GetGrades, feedback.ClearHiddenTestsAndOutputs, CSSHTMLHeaderPreprocessor,
+    ]
+    c.HTMLExporter.sanitize_html = True  # no JavaScript or widget outputs, raw cells cleaned
+    c.HTMLExporter.filters = feedback.FILTERS  # markdown and HTML cleaned with bleach
+    # Copy nothing from autograded/<student>/<assignment>/ but the page (generate_feedback
+    # only: traitlets applies GenerateFeedbackApp.CourseDirectory to that app's folders).
+    c.GenerateFeedbackApp.CourseDirectory.ignore = feedback.feedback_ignore(
+        CourseDirectory.class_traits()["ignore"].default())

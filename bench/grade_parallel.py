@@ -3,7 +3,9 @@
 A temporary course directory gets the quickest assignment and its release (`make release`);
 20 students hand in its solution; grading/parallel.py grades them all with --jobs 1, then
 again (--force) with --jobs 2. Prints both times and their ratio; on 2 cores expect well
-under 1 (each submission is mostly one kernel on one thread, OMP_NUM_THREADS=1). Output
+under 1 (each submission is mostly one kernel on one thread, OMP_NUM_THREADS=1). Both runs
+pass --no-canary: the canary (grading/canary.py) would run in the first and be cached for
+the second, which would skew the ratio; it is one more submission per assignment. Output
 check: every submission must score full marks, or the script exits non-zero. About 4 min.
 
     .venv/bin/python bench/grade_parallel.py [--submissions 20] [--jobs 2] [--json FILE]
@@ -27,7 +29,7 @@ NAME = "01_toy_reversal"
 def grade(course: Path, jobs: int) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "grading.parallel", "--course", str(course),
-                    "--jobs", str(jobs), "--force"], cwd=ROOT, check=True,
+                    "--jobs", str(jobs), "--force", "--no-canary"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, env=os.environ | {"OMP_NUM_THREADS": "1"})
     return time.perf_counter() - start
 

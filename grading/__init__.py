@@ -1,1 +1,2 @@
-"""Instructor-side grading tools (not shipped to students): `python -m grading.parallel`."""
+"""Instructor-side grading tools (not shipped to students): `seq2seq-grade`, i.e.
+`python -m grading.parallel` (`make grade`). Constants and limits: grading/config.py."""

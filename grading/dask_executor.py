@@ -14,17 +14,18 @@ gradebook and the autograded folder as bytes; the driver merges them like any ot
 A task that raises, or whose worker dies, fails only its own submission.
 
 The cluster: every machine needs a checkout of this repository at the driver's commit, with
-its .venv installed (`make venv`) and whatever grading needs on one machine (the kernel
-sandbox's system packages), at any path: nbgrader runs from the worker's checkout, with its
-nbgrader_config.py and grading/ code. Start the scheduler and each worker from a checkout,
-with the checkout importable (the scheduler unpickles the tasks, which name grading's
-classes); give a worker as many threads as submissions it should grade at once (about one per
+its .venv installed (`make venv`, which installs `grading` as a package, so the scheduler,
+which unpickles the tasks that name grading's classes, and the workers import it from any
+folder) and whatever grading needs on one machine (bubblewrap for the kernel sandbox), at any
+path: nbgrader runs from the worker's checkout, with its nbgrader_config.py and grading/
+code. Give a worker as many threads as submissions it should grade at once (about one per
 core; each submission's processes may use --memory MB each):
 
-    cd /path/to/seq2seq-course
-    PYTHONPATH=$PWD .venv/bin/dask scheduler                                # one machine
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 .venv/bin/dask worker tcp://HOST:8786 --nthreads 4
+    /path/to/seq2seq-course/.venv/bin/dask scheduler                          # one machine
+    OMP_NUM_THREADS=1 /path/to/seq2seq-course/.venv/bin/dask worker tcp://HOST:8786 --nthreads 4
 
+Before the class, the canary (grading/canary.py) grades the solution of each assignment on the
+workers, as a task like any other.
 The driver checks at start that the scheduler and every worker can import this module and
 that the workers find nbgrader and nbgrader_config.py. A Dask scheduler runs what any client
 that reaches it sends: keep its port on a private network (or use Dask's TLS options).
@@ -35,10 +36,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grading.executors import Job, Outcome, failed, grade_in, read_folder, write_folder
+from grading.executors import (SOURCE, Job, Outcome, course_files, failed, grade_in,
+                               read_folder, write_folder)
 from grading.submission import NBGRADER, REPO, Limits, kill_job
-
-RELEASE, SOURCE = "notebooks", "solutions"  # nbgrader_config.py: release and source folders
 
 
 @dataclass
@@ -46,17 +46,7 @@ class Kit:
     """What every task of a run needs besides its submission; sent to each worker once."""
     gradebook: bytes         # snapshot of gradebook.db
     files: dict[str, bytes]  # notebooks/<assignment>/..., solutions/<assignment>/... (no .ipynb)
-
-
-def course_files(course: Path, assignments: set[str]) -> dict[str, bytes]:
-    """The release and the source files other than notebooks (the solutions, with the hidden
-    tests, stay here: the gradebook has the tests) of each assignment, by relative path."""
-    files = {}
-    for assignment in sorted(assignments):
-        for top, skip in ((RELEASE, None), (SOURCE, ".ipynb")):
-            for name, data in read_folder(course / top / assignment, skip).items():
-                files[f"{top}/{assignment}/{name}"] = data
-    return files
+    options: tuple[str, ...] = ()  # more nbgrader options (--Class.trait=value)
 
 
 def grade_remotely(job: Job, submitted: dict[str, bytes], kit: Kit, limits: Limits) -> Outcome:
@@ -69,7 +59,7 @@ def grade_remotely(job: Job, submitted: dict[str, bytes], kit: Kit, limits: Limi
         write_folder(ours, course)
         (course / SOURCE / job.assignment).mkdir(parents=True, exist_ok=True)
         write_folder(submitted, course / "submitted" / job.student / job.assignment)
-        outcome = grade_in(course, job, kit.gradebook, limits)
+        outcome = grade_in(course, job, kit.gradebook, limits, kit.options)
         if outcome.problem is None:
             outcome.autograded = read_folder(course / "autograded" / job.student / job.assignment)
         return outcome
@@ -113,13 +103,16 @@ class DaskExecutor:
             self.close()
             raise SystemExit(f"grade: Dask workers cannot grade: {problems}")
         self.slots = sum(self.client.nthreads().values())
+        # a cached canary (grading/canary.py) holds only for the cluster it passed on
+        self.environment = f"dask {self.client.scheduler_info()['address']}"
 
-    def outcomes(self, course, limits, gradebook, jobs):
+    def outcomes(self, course, limits, gradebook, jobs, options=()):
         from distributed import as_completed  # noqa: PLC0415
         if not jobs:
             return
         assignments = {job.assignment for job in jobs}
-        kit = self.client.scatter(Kit(gradebook, course_files(course, assignments)),
+        kit = self.client.scatter(Kit(gradebook, course_files(course, assignments),
+                                      tuple(options)),
                                   broadcast=True, hash=False)
         queue, running, finished = list(reversed(jobs)), {}, as_completed()
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from grading.submission import Limits, autograde, kill_job
+from grading.submission import Limits, autograde, kernel_output_tail, kill_job, read_flags
+
+RELEASE, SOURCE = "notebooks", "solutions"  # nbgrader_config.py: release and source folders
 
 
 @dataclass(frozen=True)
@@ -37,27 +39,39 @@ class Outcome:
     # machine; None when nbgrader wrote them in the course directory itself
     autograded: dict[str, bytes] | None = None
     seconds: float = 0.0             # the grading, wherever it ran
+    kernel_output: str = ""          # sanitized tail of the kernel's raw stdout/stderr
 
 
 class Executor(Protocol):
     slots: int  # submissions graded at once
+    # where grading runs, as far as a cached canary is concerned (grading/canary.py)
+    environment: str
 
-    def outcomes(self, course: Path, limits: Limits, gradebook: bytes,
-                 jobs: list[Job]) -> Iterator[tuple[Job, Outcome]]: ...
+    def outcomes(self, course: Path, limits: Limits, gradebook: bytes, jobs: list[Job],
+                 options: tuple[str, ...] = ()) -> Iterator[tuple[Job, Outcome]]: ...
 
     def close(self) -> None: ...
 
 
-def grade_in(course: Path, job: Job, gradebook: bytes, limits: Limits) -> Outcome:
-    """Grade submitted/<student>/<assignment>/ of `course` against a copy of `gradebook`."""
+def grade_in(course: Path, job: Job, gradebook: bytes, limits: Limits,
+             options: tuple[str, ...] = ()) -> Outcome:
+    """Grade submitted/<student>/<assignment>/ of `course` against a copy of `gradebook`, in
+    a temporary workdir. A flag the grader's code left there (grading/submission.py,
+    read_flags) fails the submission: it then needs a person, not a score."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        db = Path(tmp) / "gradebook.db"
+        workdir = Path(tmp)
+        db = workdir / "gradebook.db"
         db.write_bytes(gradebook)
-        problem, log = autograde(course, job.student, job.assignment, db, limits, Path(tmp),
-                                 job.token)
+        problem, log = autograde(course, job.student, job.assignment, db, limits, workdir,
+                                 job.token, options)
+        flags = read_flags(workdir)
+        if flags:
+            problem = f"{problem}; {flags}" if problem else flags
         graded = db.read_bytes() if problem is None else None
-    return Outcome(problem, log, graded, seconds=time.perf_counter() - start)
+        kernel_output = kernel_output_tail(workdir)
+    return Outcome(problem, log, graded, seconds=time.perf_counter() - start,
+                   kernel_output=kernel_output)
 
 
 def failed(e: BaseException) -> Outcome:
@@ -68,12 +82,15 @@ def failed(e: BaseException) -> Outcome:
 class LocalExecutor:
     """This machine, `jobs` submissions at a time: a thread each, waiting on its nbgrader."""
 
+    environment = "this machine"
+
     def __init__(self, jobs: int = 1):
         self.slots = max(1, jobs)
 
-    def outcomes(self, course, limits, gradebook, jobs):
+    def outcomes(self, course, limits, gradebook, jobs, options=()):
         pool = ThreadPoolExecutor(max_workers=self.slots)
-        futures = {pool.submit(grade_in, course, job, gradebook, limits): job for job in jobs}
+        futures = {pool.submit(grade_in, course, job, gradebook, limits, options): job
+                   for job in jobs}
         try:
             for future in as_completed(futures):
                 try:
@@ -95,6 +112,18 @@ class LocalExecutor:
 
 # ---------------------------------------------------------------------------------------------
 # A folder as bytes, to send it between machines
+
+def course_files(course: Path, assignments: set[str]) -> dict[str, bytes]:
+    """The release and the source files other than notebooks (the solutions, with the hidden
+    tests, stay here: the gradebook has the tests) of each assignment, by relative path: what
+    nbgrader reads of a course besides the submission and the gradebook."""
+    files = {}
+    for assignment in sorted(assignments):
+        for top, skip in ((RELEASE, None), (SOURCE, ".ipynb")):
+            for name, data in read_folder(course / top / assignment, skip).items():
+                files[f"{top}/{assignment}/{name}"] = data
+    return files
+
 
 def read_folder(folder: Path, skip_suffix: str | None = None) -> dict[str, bytes]:
     """Relative path -> contents of every regular file under `folder` (symlinks skipped)."""

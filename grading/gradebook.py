@@ -24,7 +24,8 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 
-COURSE_ID = "seq2seq-course"  # nbgrader_config.py
+from grading.config import COURSE_ID
+
 
 
 def snapshot(db: Path) -> bytes:

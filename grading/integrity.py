@@ -48,8 +48,12 @@ from typing import Callable
 import nbformat
 import torch
 
+from grading.kernel_probe import PROBE_NAME
+
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-MAX_REPLY_BYTES = 64 * 2**20  # a reply larger than this is refused unread
+MAX_REPLY_BYTES = 64 * 2**20     # a reply larger than this is refused unread
+MAX_REPLY_ELEMENTS = 10_000_000  # ... and one with more numbers than this, once read
+MAX_MESSAGE_CHARS = 2000         # a failure message is cut here (it may quote a value)
 
 
 class StudentError(Exception):
@@ -64,6 +68,16 @@ class StudentError(Exception):
 class ProbeError(Exception):
     """The kernel gave no readable answer: it died, timed out, or its output was tampered
     with."""
+
+
+class Tampering(ProbeError):
+    """The kernel changed what decides which code a cell runs (grading/kernel_probe.py)."""
+
+    def __init__(self, what: list[str]):
+        self.what = what
+        super().__init__("the notebook changed how its kernel runs code (" + ", ".join(what)
+                         + "), so the grader cannot trust its answers; your instructor will "
+                         "review it")
 
 
 # --- the checks of a notebook ------------------------------------------------------------------
@@ -89,18 +103,32 @@ def load_checks(notebook_id: str, folder: Path = CHECKS_DIR) -> dict[str, Callab
 
 @dataclass
 class Failure:
-    message: str        # what the student is shown
-    grader_side: bool   # the grader could not judge the answer: worth an instructor's look
+    message: str             # what the student is shown
+    grader_side: bool        # the grader could not judge the answer: worth an instructor's look
+    tampering: bool = False  # ... because the kernel changed how it runs code
 
 
 def run_check(function: Callable, student: "StudentKernel") -> Failure | None:
-    """None if the check passes, else why it failed."""
+    """None if the check passes, else why it failed (the message cut to MAX_MESSAGE_CHARS)."""
+    failure = _run_check(function, student)
+    if failure is not None and len(failure.message) > MAX_MESSAGE_CHARS:
+        failure.message = failure.message[:MAX_MESSAGE_CHARS - 20] + " ... (cut short)"
+    return failure
+
+
+def _run_check(function: Callable, student: "StudentKernel") -> Failure | None:
     try:
         function(student)
     except AssertionError as failure:
         return Failure(str(failure) or "a check of your answer failed", False)
     except StudentError as error:
-        return Failure(f"your code raised {error} when the grader ran it", False)
+        # the exception's name only: its message is the student's code talking, and can
+        # quote the hidden inputs the check sent (feedback would show them)
+        name = error.names[0] if error.names else "an exception"
+        return Failure(f"your code raised {name} when the grader ran it on one of the "
+                       "test's inputs; run the visible tests to see where", False)
+    except Tampering as error:
+        return Failure(str(error), True, tampering=True)
     except ProbeError as error:
         return Failure(f"the grader could not check your answer: {error}", True)
     except Exception as error:  # a value the check did not expect, or a bug in the check
@@ -115,46 +143,15 @@ def close(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float = 
                                                           atol=atol, rtol=rtol)
 
 
-def failure_output(message: str) -> nbformat.NotebookNode:
-    """The error output that makes nbgrader score a test cell 0, with `message` in feedback."""
-    return nbformat.v4.new_output("error", ename="AssertionError", evalue=message,
-                                  traceback=[f"AssertionError: {message}"])
+def failure_output(message: str, grader_side: bool = False) -> nbformat.NotebookNode:
+    """The error output that makes nbgrader score a test cell 0, with `message` in feedback:
+    an AssertionError for a wrong answer, a GraderError when the grader could not judge."""
+    name = "GraderError" if grader_side else "AssertionError"
+    return nbformat.v4.new_output("error", ename=name, evalue=message,
+                                  traceback=[f"{name}: {message}"])
 
 
 # --- talking to the kernel ---------------------------------------------------------------------
-
-# Runs in the student's kernel, which is why it trusts nothing there either: it takes its
-# names from a fresh import inside a function and leaves no variable behind. If the student
-# broke torch.save, print or exec, no readable reply comes back and the check fails.
-_PROBE = '''\
-def _grader_probe(request):
-    import base64, io, sys, torch
-
-    def _plain(value):  # numpy scalars (np.mean returns one) as the Python numbers they stand for
-        if type(value).__module__ == "numpy" and hasattr(value, "item") and value.ndim == 0:
-            return value.item()
-        if type(value) in (list, tuple):
-            return type(value)(_plain(v) for v in value)
-        if type(value) is dict:
-            return {k: _plain(v) for k, v in value.items()}
-        return value
-
-    request = torch.load(io.BytesIO(base64.b64decode(request)), weights_only=False)
-    namespace = dict(globals())
-    namespace.update(request["inputs"])
-    try:
-        exec(request["setup"], namespace)
-        reply = {"value": _plain(eval(request["expression"], namespace))}
-    except Exception as error:
-        reply = {"raised": [c.__name__ for c in type(error).__mro__], "message": str(error)[:500]}
-    buffer = io.BytesIO()
-    torch.save(reply, buffer)
-    sys.stdout.write(request["mark"] + base64.b64encode(buffer.getvalue()).decode() + "\\n")
-    sys.stdout.flush()
-_grader_probe(%r)
-del _grader_probe
-'''
-
 
 class StudentKernel:
     """The student's running kernel, as a check sees it: a place to evaluate expressions.
@@ -177,9 +174,12 @@ class StudentKernel:
         mark = f"<grader {secrets.token_hex(8)}>"
         torch.save({"expression": expression, "setup": setup, "inputs": inputs, "mark": mark},
                    request)
-        cell = nbformat.v4.new_code_cell(_PROBE % base64.b64encode(request.getvalue()).decode())
+        encoded = base64.b64encode(request.getvalue()).decode()
+        cell = nbformat.v4.new_code_cell(f"{PROBE_NAME}({encoded!r})")
         self._execute(cell)
         reply = self._read_reply(cell, mark)
+        if reply.get("tampered"):
+            raise Tampering(list(reply["tampered"]))
         if "raised" in reply:
             raise StudentError(list(reply["raised"]), str(reply["message"]))
         return reply["value"]
@@ -211,17 +211,45 @@ class StudentKernel:
         found = re.search(re.escape(mark) + r"([A-Za-z0-9+/=]*)\n", text)
         if found is None:
             errors = [o for o in cell.outputs if o.output_type == "error"]
-            why = f" ({errors[0].ename}: {errors[0].evalue})" if errors else ""
+            # the error's name only, as an identifier: its message is the kernel talking, and
+            # could quote the hidden inputs the check sent
+            name = re.sub(r"\W", "", str(errors[0].get("ename", "")))[:100] if errors else ""
+            why = f" ({name})" if name else ""
             raise ProbeError(f"no answer came back from the notebook's kernel{why}")
         if len(found.group(1)) > MAX_REPLY_BYTES * 4 // 3:
             raise ProbeError("the value is too large to check")
-        try:
-            reply = torch.load(io.BytesIO(base64.b64decode(found.group(1))), weights_only=True)
-        except Exception as error:
-            refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-            kind = f" (it contains a {refused.group(1)})" if refused else ""
-            raise ProbeError("the value is not one the grader accepts: plain Python values "
-                             f"and torch tensors only{kind}") from None
+        reply = load_value(base64.b64decode(found.group(1)))
         if not isinstance(reply, dict) or not ({"value", "raised"} & set(reply)):
             raise ProbeError("the kernel's answer is malformed")
         return reply
+
+
+def load_value(data: bytes):
+    """What the kernel sent (torch.save bytes), read as plain values and tensors only, and
+    bounded: at most MAX_REPLY_ELEMENTS numbers in all, counted after loading (an 8-byte
+    tensor expanded to millions of elements is small on the wire, not in memory)."""
+    try:
+        value = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as error:
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        kind = f" (it contains a {refused.group(1)})" if refused else ""
+        raise ProbeError("the value is not one the grader accepts: plain Python values "
+                         f"and torch tensors only{kind}") from None
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            count += item.numel()
+        elif isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            count += len(item)
+            stack.extend(item)
+        else:
+            count += 1
+        if count > MAX_REPLY_ELEMENTS:
+            raise ProbeError(f"the value is too large to check (over {MAX_REPLY_ELEMENTS:,} "
+                             "elements)")
+    return value

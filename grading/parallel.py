@@ -1,23 +1,35 @@
 """Grade every submission in a process of its own, N at a time, and record why any failed.
 
-    python -m grading.parallel --course DIR [--jobs N | --dask-scheduler ADDRESS]
-                               [--assignment NAME] [--student ID]
-                               [--timeout S] [--memory MB] [--max-output MB] [--force]
+    seq2seq-grade --course DIR [--jobs N | --dask-scheduler ADDRESS]
+                  [--assignment NAME] [--student ID] [--timeout S] [--memory MB]
+                  [--max-output MB] [--force] [--no-canary] [--Class.trait=value ...]
 
-`make grade JOBS=N` runs it from the repo root (README.md, "For instructors", step 4), and
-`make grade DASK=tcp://HOST:8786` on a dask.distributed cluster. Each submission,
-submitted/<student>/<assignment>/, is graded by its own `nbgrader autograde` in a child
-process with memory, CPU and wall-clock limits (grading/submission.py).
+(`seq2seq-grade` is `python -m grading.parallel`.) Every `make grade` runs it from the repo
+root (README.md, "For instructors", step 4): plain, with one job; `JOBS=N`, N at a time;
+`DASK=tcp://HOST:8786`, on a dask.distributed cluster. The same limits, report and failure
+handling on every path, and a progress line (done/total, failures, ETA) as each submission
+finishes. Each submission, submitted/<student>/<assignment>/, is graded by its own
+`nbgrader autograde` in a child process with memory, CPU and wall-clock limits
+(grading/submission.py); options of the form --Class.trait=value are passed to it.
+
+First the canary (grading/canary.py): the instructor's solution of each assignment to grade
+must earn full marks in the same environment, or the run stops, exit status 2, before
+anything is graded or recorded. `--no-canary` skips it, unsafely.
 
 What happens to one submission fails only that submission, with a reason in the report:
-a notebook that is not JSON, not nbformat 4 or not a valid notebook (checked here, before any
-kernel starts), an endless loop (the timeout), a memory bomb (MemoryError under the limit),
-a kernel that dies (`os._exit`, a crash), megabytes of output (the graded notebook is larger
-than `--max-output`). A failed submission's graded notebook is removed and nothing of it
-reaches gradebook.db (scores recorded by an earlier run stay as they were).
+a notebook that is not JSON, not nbformat 4 or not a valid notebook, or too large (checked
+here, before any kernel starts), an endless loop (the timeout), a memory bomb (MemoryError
+under the limit), a kernel that dies (`os._exit`, a crash), megabytes of output (the graded
+notebook is larger than `--max-output`), a grader-side failure (the sandbox cannot start, a
+flag from the grader's checks: "needs review"). A failed submission's graded notebook is
+removed and nothing of it reaches gradebook.db (scores recorded by an earlier run stay as
+they were). The exit status is 1 if any submission failed.
 
 The modules, in the order a submission meets them:
-    report.py         what to grade (new or changed submissions) and the report of a run
+    config.py         the limits and constants
+    report.py         what to grade (new or changed submissions), the report of a run, and
+                      sanitizing what came from a kernel before it is printed
+    canary.py         the instructor's solution, graded first
     submission.py     checking one submission, and grading it in a limited child process
     executors.py      where that child runs: LocalExecutor, this machine, N at a time
     dask_executor.py  ... or DaskExecutor, on the workers of a Dask cluster
@@ -28,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import shutil
 import sys
 import time
@@ -37,15 +50,20 @@ from nbgrader.api import MissingEntry
 
 from grading.executors import Executor, Job, LocalExecutor, Outcome, write_folder
 from grading.gradebook import merge, snapshot
+from grading.canary import CanaryFailed
+from grading.canary import check as run_canary
 from grading.report import (REPORT_JSON, Result, find_submissions, fingerprint, load_report,
-                            to_grade, write_report)
+                            quoted, sanitize, to_grade, write_report)
 from grading.submission import Limits, why_not_gradable
 
 
 def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Limits,
-          force: bool = False, print_fn=print) -> list[Result]:
+          force: bool = False, print_fn=print, options: tuple[str, ...] = (),
+          canary: bool = True) -> list[Result]:
     """Grade the submissions that are new or changed (all of them: force) with `executor`;
-    merge their scores into gradebook.db and update the report. One Result per graded one."""
+    merge their scores into gradebook.db and update the report. One Result per graded one.
+    First, unless `canary` is False, the solution of each assignment to grade must earn full
+    marks in the same environment (grading/canary.py); else CanaryFailed, nothing recorded."""
     db = course / "gradebook.db"
     if not db.is_file():
         raise SystemExit(f"no {db}: run `make release` first")
@@ -53,31 +71,72 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
     todo = to_grade(course, submissions, report, force)
     print_fn(f"grade: {len(todo)} of {len(submissions)} submissions to grade, "
              f"{executor.slots} at a time ({len(submissions) - len(todo)} unchanged since graded)")
-    results, jobs = [], {}
+    refused, jobs = [], {}
+    for student, assignment in todo:  # before any code runs
+        start = time.perf_counter()
+        folder = course / "submitted" / student / assignment
+        result = Result(student, assignment, "failed", fingerprint=fingerprint(folder))
+        reason = why_not_gradable(folder, limits)
+        if reason:  # not a notebook: nothing to run
+            refused.append((result, Outcome(reason), time.perf_counter() - start))
+        else:
+            jobs[Job(student, assignment)] = result, time.perf_counter() - start
+    gradebook = snapshot(db)
+    if canary and jobs:
+        run_canary(course, {job.assignment for job in jobs}, executor, limits, gradebook,
+                   options, print_fn)
+    elif jobs:
+        print_fn("canary: skipped (--no-canary): UNSAFE, nothing checks that this environment "
+                 "gives the solution full marks")
+    results = []
+    progress = Progress(len(todo), print_fn)
 
-    def record(result: Result, outcome: Outcome, seconds: float) -> None:
+    def record(result: Result, outcome: Outcome, seconds: float, ran: bool = True) -> None:
         _record(course, result, outcome, seconds, print_fn)
         results.append(result)
         report[(result.student, result.assignment)] = result.row()
+        progress.done(result.status == "ok", ran)
 
     try:
-        for student, assignment in todo:
-            start = time.perf_counter()
-            folder = course / "submitted" / student / assignment
-            result = Result(student, assignment, "failed", fingerprint=fingerprint(folder))
-            reason = why_not_gradable(folder, limits)
-            if reason:  # not a notebook: nothing to run
-                record(result, Outcome(reason), time.perf_counter() - start)
-            else:
-                jobs[Job(student, assignment)] = result, time.perf_counter() - start
-        gradebook = snapshot(db)
-        with contextlib.closing(executor.outcomes(course, limits, gradebook, list(jobs))) as done:
+        for refusal in refused:
+            record(*refusal, ran=False)
+        with contextlib.closing(executor.outcomes(course, limits, gradebook, list(jobs),
+                                                  options)) as done:
             for job, outcome in done:
                 result, seconds = jobs[job]
                 record(result, outcome, seconds)
     finally:  # after Ctrl-C too: what reached gradebook.db is in the report
         write_report(course, report)
     return results
+
+
+class Progress:
+    """One line after each finished submission: done/total, failures so far, and the time
+    left at the pace so far (`ran`: not refused before running, which takes no time)."""
+
+    def __init__(self, total: int, print_fn):
+        self.total, self.print_fn = total, print_fn
+        self.finished = self.failed = self.ran = 0
+        self.start = time.perf_counter()
+
+    def done(self, ok: bool, ran: bool = True) -> None:
+        self.finished += 1
+        self.failed += not ok
+        self.ran += ran
+        left = self.total - self.finished
+        if not left:
+            eta = "done"
+        elif self.ran:
+            eta = "ETA " + _duration((time.perf_counter() - self.start) / self.ran * left)
+        else:
+            eta = "ETA unknown"
+        self.print_fn(f"progress: {self.finished}/{self.total} done, {self.failed} failed "
+                      f"so far, {eta}")
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 def _record(course: Path, result: Result, outcome: Outcome, seconds: float, print_fn) -> None:
@@ -97,7 +156,8 @@ def _record(course: Path, result: Result, outcome: Outcome, seconds: float, prin
             result.status = "ok"
         except MissingEntry as e:
             problem = f"nbgrader recorded no grades: {e}"
-    result.reason = problem or ""
+    result.reason = sanitize(problem or "")
+    result.kernel_output = outcome.kernel_output
     if result.status != "ok":
         shutil.rmtree(autograded, ignore_errors=True)
         try:
@@ -109,13 +169,17 @@ def _record(course: Path, result: Result, outcome: Outcome, seconds: float, prin
     score = (f"{result.score:g}/{result.max_score:g}" if result.status == "ok"
              else result.reason)
     print_fn(f"{result.status:6} {student}/{assignment}  {result.seconds:5.1f} s  {score}")
-    if result.status == "ok" and result.log.strip():
-        print_fn("       " + result.log.strip().replace("\n", "\n       "))
+    if result.status == "ok" and result.log.strip():  # nbgrader's warnings, sanitized
+        print_fn(quoted(result.log))
+
+
+NBGRADER_OPTION = re.compile(r"--[A-Za-z_]\w*\.\w+=.*")  # --Class.trait=value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Autograde every submission in a process of its own, N at a time.")
+        description="Autograde every submission in a process of its own, N at a time; "
+                    "options of the form --Class.trait=value go to nbgrader.")
     parser.add_argument("--course", type=Path, default=Path("."),
                         help="nbgrader course directory (default: .)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
@@ -129,10 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=int, default=Limits.memory_mb,
                         help="address-space limit per process, MB (default %(default)s)")
     parser.add_argument("--max-output", type=float, default=Limits.max_output_mb,
-                        help="largest graded notebook, MB (default %(default)s)")
+                        help="largest graded notebook, and submission without its outputs, "
+                             "MB (default %(default)s)")
     parser.add_argument("--force", action="store_true",
                         help="grade again submissions already graded and unchanged")
-    args = parser.parse_args(argv)
+    parser.add_argument("--no-canary", action="store_true",
+                        help="UNSAFE: do not first check that the solution of each assignment "
+                             "earns full marks here (grading/canary.py)")
+    args, extra = parser.parse_known_args(argv)
+    unknown = [option for option in extra if not NBGRADER_OPTION.fullmatch(option)]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, under make too
     course = args.course.resolve()
     limits = Limits(args.timeout, args.memory, args.max_output)
     submissions = find_submissions(course, args.assignment, args.student)
@@ -146,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         executor = LocalExecutor(args.jobs)
     try:
-        results = grade(course, submissions, executor, limits, args.force)
+        results = grade(course, submissions, executor, limits, args.force,
+                        options=tuple(extra), canary=not args.no_canary)
+    except CanaryFailed as e:
+        print(e, file=sys.stderr)
+        return 2
     finally:
         executor.close()
     failed = [r for r in results if r.status != "ok"]

@@ -9,8 +9,17 @@ gradebook file of its own (grading/gradebook.py), with resource limits:
 - a wall-clock limit (`--timeout`) for the whole submission: on expiry every process of that
   submission is killed. Not just the child's process group: jupyter_client starts each kernel
   in a session of its own (`start_new_session=True`), so the kernel survives a killpg. Every
-  process of a submission carries an environment marker, and all of them are found by it in
-  /proc and killed, reparented orphans included.
+  process of a submission carries an environment marker, and all of them are found by it
+  (psutil) and killed, reparented orphans included.
+
+Before it runs, a submission must be a valid nbformat 4 notebook no larger than
+--max-output once its stored outputs are cleared (nbgrader clears them), and a file over ten
+times that is refused unread. nbgrader also gets WORKDIR_ENV, the submission's temporary
+workdir (outside the sandbox): a flag the grader's code writes there (read_flags) keeps the
+submission out of gradebook.db, and the kernel's raw output the sandbox may keep there is
+reported only sanitized (kernel_output_tail). What nbgrader printed, which includes anything
+the kernel wrote to its inherited stdout/stderr, is sanitized before it is used
+(grading/report.py).
 
 nbgrader runs from the repository root, where it finds nbgrader_config.py, whatever the course
 directory: on a Dask worker that is the worker's own checkout (grading/dask_executor.py).
@@ -24,10 +33,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import psutil
+
+from grading.config import (FLAGS_FILE, KERNEL_OUTPUT_FILE, WORKDIR_ENV,
+                            Limits)  # noqa: F401 (Limits re-exported: grading.submission.Limits)
+from grading.report import sanitize
 
 REPO = Path(__file__).resolve().parent.parent  # nbgrader runs here, next to nbgrader_config.py
 BIN = Path(sys.executable).parent
@@ -35,21 +48,21 @@ NBGRADER = BIN / "nbgrader"
 MARKER = "SEQ2SEQ_GRADING_JOB"  # environment variable carried by every process of a job
 
 
-@dataclass
-class Limits:
-    timeout: float = 600.0     # wall-clock seconds for one submission, kernel start included
-    memory_mb: int = 4096      # address space of each process; torch's import needs ~0.7 GB
-    max_output_mb: float = 20.0  # size of a graded notebook, i.e. mostly its outputs
 
 
 # ---------------------------------------------------------------------------------------------
 # Before any code runs
 
 def invalid_notebook(path: Path, limits: Limits) -> str | None:
-    """Why `path` cannot be graded as a notebook, or None. Runs no code."""
+    """Why `path` cannot be graded as a notebook, or None. Runs no code.
+
+    Its size is measured as nbgrader will grade it, with stored outputs cleared: a correct
+    notebook handed in with 50 MB of old outputs is graded. Only a file over the much larger
+    raw cap (limits.max_raw_file_bytes) is refused unread."""
     size = path.stat().st_size
-    if size > limits.max_output_mb * 2**20:
-        return f"{path.name}: {size / 2**20:.1f} MB, over the {limits.max_output_mb:g} MB limit"
+    if size > limits.max_raw_file_bytes:
+        return (f"{path.name}: {size / 2**20:.1f} MB, over the "
+                f"{limits.max_raw_file_bytes / 2**20:g} MB limit for a submitted file")
     try:
         data = json.loads(path.read_bytes())
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
@@ -63,7 +76,18 @@ def invalid_notebook(path: Path, limits: Limits) -> str | None:
         nbformat.validate(data)
     except nbformat.ValidationError as e:
         return f"{path.name} is not a valid notebook: {e.message}"
+    cleared = len(json.dumps(without_outputs(data)).encode())
+    if cleared > limits.max_output_mb * 2**20:
+        return (f"{path.name}: {cleared / 2**20:.1f} MB without its outputs, over the "
+                f"{limits.max_output_mb:g} MB limit")
     return None
+
+
+def without_outputs(nb: dict) -> dict:
+    """A copy of a notebook's JSON with code cells' outputs cleared, as autograde clears them."""
+    cells = [dict(cell, outputs=[], execution_count=None) if cell.get("cell_type") == "code"
+             else cell for cell in nb.get("cells", [])]
+    return dict(nb, cells=cells)
 
 
 def why_not_gradable(folder: Path, limits: Limits) -> str | None:
@@ -90,17 +114,14 @@ def _limit_resources(limits: Limits):
 
 
 def processes_marked(token: str) -> list[int]:
-    """Pids of the processes whose environment has MARKER=token."""
-    needle = f"{MARKER}={token}".encode()
+    """Pids of the processes whose environment has MARKER=token (psutil reads /proc)."""
     pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        pids.append(int(entry.name))
-            except OSError:  # gone, or not ours
-                pass
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(MARKER) == token:
+                pids.append(process.pid)
+        except psutil.Error:  # gone, a zombie, or not ours
+            pass
     return pids
 
 
@@ -127,16 +148,18 @@ def kill_job(token: str, pgid: int | None = None) -> None:
 # Running nbgrader, and what went wrong
 
 def autograde(course: Path, student: str, assignment: str, db: Path, limits: Limits,
-              workdir: Path, token: str) -> tuple[str | None, str]:
+              workdir: Path, token: str, options: tuple[str, ...] = ()) -> tuple[str | None, str]:
     """Run nbgrader on submitted/<student>/<assignment>/ of `course` against gradebook `db`;
     the graded notebooks go to autograded/<student>/<assignment>/. Every process carries
-    MARKER=token, so `kill_job(token)` stops them from anywhere on this machine.
-    Returns (why it failed or None, the end of what nbgrader printed)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", **{MARKER: token})
+    MARKER=token, so `kill_job(token)` stops them from anywhere on this machine, and
+    WORKDIR_ENV=workdir, where the grader's own code leaves flags (read_flags) and the sandbox
+    the kernel's raw output (kernel_output_tail). `options`: more nbgrader options
+    (--Class.trait=value). Returns (why it failed or None, the end of what nbgrader printed)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", **{MARKER: token, WORKDIR_ENV: str(workdir)})
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
     command = [str(NBGRADER), "autograde", assignment, "--student", student, "--force",
                f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}",
-               "--log-level=WARN"]
+               "--log-level=WARN", *options]
     log_path = workdir / "nbgrader.log"
     with open(log_path, "wb") as log_file:
         child = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
@@ -151,13 +174,30 @@ def autograde(course: Path, student: str, assignment: str, db: Path, limits: Lim
     kill_job(token)  # a kernel nbgrader did not shut down, or left behind when it died
     with open(log_path, "rb") as f:
         f.seek(max(0, log_path.stat().st_size - 20000))
-        log = f.read().decode("utf-8", "replace")
+        log = sanitize(f.read().decode("utf-8", "replace"))
     if timed_out:
         return (f"timed out after {limits.timeout:g} s (wall clock; an endless loop?): "
                 "every process of the submission was killed"), log
     if returncode != 0:
         return _why_nbgrader_failed(returncode, log, limits), log
-    return graded_notebook_problem(course / "autograded" / student / assignment, limits), log
+    return (grader_side_problem(log)
+            or graded_notebook_problem(course / "autograded" / student / assignment, limits)), log
+
+
+def grader_side_problem(log: str) -> str | None:
+    """A failure of the grading environment that nbgrader's log shows, even when nbgrader
+    exited 0: a config file that did not load (nbgrader then grades with its defaults: no
+    sandbox, no trusted checks) or a sandbox that could not start."""
+    lines = [line.strip() for line in log.splitlines()]
+    if any("Exception while loading config file" in line for line in lines):
+        errors = [line for line in lines if "Error" in line and "Exception while" not in line]
+        return ("not graded, nbgrader could not load nbgrader_config.py (so no sandbox and no "
+                "trusted checks): " + (errors[-1] if errors else "see nbgrader's log"))[:500]
+    sandbox = [line for line in lines if "Cannot sandbox the kernel" in line
+               or "Refusing to sandbox a kernel" in line]
+    if sandbox:  # the grader's environment, not the student: grading/sandbox.py says what to do
+        return "not graded, the sandbox could not start: " + sandbox[-1][-400:]
+    return None
 
 
 def _why_nbgrader_failed(returncode: int, log: str, limits: Limits) -> str:
@@ -169,6 +209,9 @@ def _why_nbgrader_failed(returncode: int, log: str, limits: Limits) -> str:
         except ValueError:
             name = f"signal {-returncode}"
         return f"nbgrader was killed by {name}"
+    grader_side = grader_side_problem(log)
+    if grader_side:
+        return grader_side
     if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log:
         return ("the kernel died while running the notebook (os._exit, a crash, or the "
                 f"{limits.memory_mb} MB memory limit)")
@@ -178,6 +221,52 @@ def _why_nbgrader_failed(returncode: int, log: str, limits: Limits) -> str:
         return "a cell ran over nbgrader's per-cell time limit (c.Execute.timeout)"
     errors = [line.strip() for line in log.splitlines() if "Error" in line and line.strip()]
     return "nbgrader failed: " + (errors[-1] if errors else f"exit status {returncode}")[:300]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the grader's own code and the sandbox left in the workdir
+
+def read_flags(workdir: Path, limit: int = 500) -> str | None:
+    """"needs review: ..." if the grader's code flagged the submission, else None.
+
+    grading/execute.py appends a JSON line {"notebook", "cell", "kind", "message"} to
+    FLAGS_FILE for what it cannot score with confidence (a check that failed on the grader's
+    side, signs of tampering); any line keeps the submission out of gradebook.db. The messages
+    are deduplicated, sanitized and cut to about `limit` characters; a line that is not JSON
+    still counts."""
+    path = workdir / FLAGS_FILE
+    if not path.is_file():
+        return None
+    messages = []
+    with open(path, "rb") as f:
+        for raw in f.read(2**20).decode("utf-8", "replace").splitlines():
+            if not raw.strip():
+                continue
+            try:
+                flag = json.loads(raw)
+                where = ":".join(str(x) for x in (flag.get("notebook"), flag.get("cell")) if x)
+                text = f"{flag.get('kind', 'grader')}: {where + ': ' if where else ''}" \
+                       f"{flag.get('message', '')}"
+            except (ValueError, AttributeError):
+                text = f"unreadable flag: {raw[:100]}"
+            text = " ".join(sanitize(text).split())
+            if text not in messages:
+                messages.append(text)
+    if not messages:
+        return None
+    reason = "needs review: " + "; ".join(messages)
+    return reason if len(reason) <= limit else reason[:limit - 3] + "..."
+
+
+def kernel_output_tail(workdir: Path, limit: int = 2000) -> str:
+    """The sanitized end of what the kernel wrote to its raw fd 1/2 (if the sandbox kept it):
+    for the report, never the terminal."""
+    path = workdir / KERNEL_OUTPUT_FILE
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 4 * limit))
+        return sanitize(f.read().decode("utf-8", "replace"))[-limit:]
 
 
 def graded_notebook_problem(folder: Path, limits: Limits) -> str | None:

@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from nbgrader.api import Gradebook
+
+from grading.config import COURSE_ID
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
@@ -285,7 +288,7 @@ def gradebook_rows(db: Path, name: str = FASTEST) -> tuple[dict, list]:
     finally:
         con.close()
     scores = []
-    with Gradebook(f"sqlite:///{db}", "seq2seq-course") as gb:
+    with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
         for sub in gb.assignment_submissions(name):
             for nb in sub.notebooks:
                 scores += [(sub.student_id, g.name, g.score) for g in nb.grades]
@@ -297,17 +300,15 @@ def grading_processes(tag: str = "") -> list[int]:
     only those whose environment also has `tag` (NAME=value), if given: other tests may be
     grading on the same machine."""
     from grading.submission import MARKER  # noqa: PLC0415 (needs REPO on sys.path)
+    name, _, value = tag.partition("=")
     pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                env = Path(f"/proc/{entry.name}/environ").read_bytes()
-            except OSError:
-                continue
-            variables = env.split(b"\0")
-            if (any(v.startswith(f"{MARKER}=".encode()) for v in variables)
-                    and (not tag or tag.encode() in variables)):
-                pids.append(int(entry.name))
+    for process in psutil.process_iter():
+        try:
+            env = process.environ()
+        except psutil.Error:  # gone, a zombie, or not ours
+            continue
+        if MARKER in env and (not tag or env.get(name) == value):
+            pids.append(process.pid)
     return pids
 
 

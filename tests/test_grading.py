@@ -11,15 +11,19 @@ Students (expected scores come from the notebooks' own test cells and points):
     tampered  the last exercise wrong; tests edited, deleted,     the same as partial
               and one given 100 points
     warning   every answer right, but one calls a deprecated      full marks
-              torch function (a UserWarning while tests run)
+              torch function (a UserWarning while tests run), and
+              prints the kernel's memory limit
     absent    in the class list, handed nothing in                0 in grades.csv
 Only the solution student hands in every assignment: the others use the quickest one, as
-grading costs one notebook run per submission. The whole module takes about 2 minutes.
+grading costs one notebook run per submission. Plain `make grade` is grading/parallel.py with
+one job: the canary first (the solution of every assignment, graded and thrown away), then
+each submission in a process of its own with the default limits. About 3 minutes.
 """
 from __future__ import annotations
 
 import csv
 import html.parser
+import json
 import re
 import shutil
 import zipfile
@@ -30,6 +34,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grading.config import CANARY_STUDENT, COURSE_ID, LIMITS
 from grading_helpers import (FASTEST, HIDDEN_REGION, MARKERS, REPO, SOLUTIONS,
                              assignment_params, exercises, leaks, make, meta, points,
                              present_assignments, read, secret_lines, submission,
@@ -37,11 +42,17 @@ from grading_helpers import (FASTEST, HIDDEN_REGION, MARKERS, REPO, SOLUTIONS,
 
 pytestmark = pytest.mark.slow
 
-COURSE_ID = "seq2seq-course"  # nbgrader_config.py
 ROSTER = ["solution", "blank", "partial", "tampered", "warning", "absent"]
 # A correct answer may call something deprecated; torch then warns while the tests run.
-TORCH_WARNING = ("__import__('torch').nn.functional.softmax(__import__('torch').zeros(2))"
+TORCH_WARNING = ("import torch; torch.nn.functional.softmax(torch.zeros(2))"
                  "  # no dim: torch warns")
+# Run before the answer, in the answer cell itself: its output stays in the graded notebook
+# (a test cell's outputs are replaced by the grader's verdict, grading/execute.py). The warning
+# is raised there and again inside the answer, while the tests run; the memory limit shows
+# that plain `make grade` sets one.
+BEFORE_ANSWER = ("import resource, torch; print('RLIMIT_AS', "
+                 "resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20, 'MB')\n"
+                 "torch.nn.functional.softmax(torch.zeros(2))  # no dim: torch warns")
 
 
 @dataclass
@@ -125,7 +136,7 @@ def course(tmp_path_factory) -> Course:
     with zipfile.ZipFile(archive / "download.zip", "w") as z:
         for filename, nb in handed_in.items():
             z.writestr(filename, nbformat.writes(nb))
-    warns = with_first_line(source[first], TORCH_WARNING)
+    warns = BEFORE_ANSWER + "\n" + with_first_line(source[first], TORCH_WARNING)
     warning = submission(fast, root, answers={first: warns})
     nbformat.write(warning, archive / f"warning_LATE_24601_1234567_{fast}-1.ipynb")
     make("collect", COURSE_DIR=root)
@@ -190,7 +201,11 @@ def test_autograde_warns_only_about_cells_a_student_changed(course):
     """Stock nbgrader warns about a changed checksum for every test cell with hidden tests in
     every submission (nbgrader_config.py, OverwriteTestCells): here only real changes."""
     log, plan = course.grade_log, course.plan
-    changed = re.findall(r"Attribute '(\w+)' for cell (\S+) has changed", log)
+    # nbgrader's "Attribute 'points' for cell x has changed", or grading/'s repair of the
+    # metadata: "cell 31 (x): nbgrader metadata cell_type, points restored ... (was points=100)"
+    changed = re.findall(r"Attribute '(\w+)' for cell (\S+) has changed", log) + [
+        ("points", cell) for cell in
+        re.findall(r"cell \d+ \((\S+)\): nbgrader metadata [\w, ]*\bpoints\b[\w, ]* restored", log)]
     expected = [("checksum", plan["edited"])]
     if "points" in plan:
         expected.append(("points", plan["points"]))
@@ -199,12 +214,33 @@ def test_autograde_warns_only_about_cells_a_student_changed(course):
     assert "SAWarning" not in log and "Traceback" not in log, log
 
 
+def test_plain_make_grade_has_the_limits_report_and_canary_of_parallel_grading(course):
+    """`make grade` without JOBS: the default memory limit reaches the kernel, every
+    submission is in the report, a progress line follows each, and the canary graded every
+    assignment first without reaching the gradebook."""
+    printed = "".join(o.get("text", "") for c in course.autograded("warning", course.fast).cells
+                      for o in c.get("outputs", []))
+    assert f"RLIMIT_AS {LIMITS.memory_mb} MB" in printed
+    report = json.loads((course.root / "grading-report.json").read_text())
+    assert sorted((r["student"], r["assignment"]) for r in report) == sorted(
+        (p.parts[-3], p.parts[-2]) for p in (course.root / "submitted").glob("*/*/*.ipynb"))
+    assert {r["status"] for r in report} == {"ok"}, report
+    log = course.grade_log
+    for name in course.names:
+        assert f"canary: {name} full marks" in log, log
+    assert log.index("canary: passed") < log.index("progress: 1/")
+    assert f"progress: {len(report)}/{len(report)} done, 0 failed so far, done" in log, log
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", COURSE_ID) as gb:
+        assert CANARY_STUDENT not in {s.id for s in gb.students}
+
+
 def test_torch_warning_does_not_cost_points(course):
     assert course.grades("warning", course.fast) == course.points(course.fast)
-    graded = [c for c in course.autograded("warning", course.fast).cells if meta(c).get("grade")]
-    streams = [(o.name, o.text) for c in graded for o in c.outputs if o.output_type == "stream"]
+    cells = course.autograded("warning", course.fast).cells
+    streams = [(o.name, o.text) for c in cells for o in c.get("outputs", [])
+               if o.output_type == "stream"]
     assert any(n == "stdout" and "UserWarning" in t for n, t in streams), (
-        "the warning should show in a test cell's output (else this test proves nothing)")
+        "the warning should show in the answer cell's output (else this test proves nothing)")
     assert not [t for n, t in streams if n == "stderr"]
 
 

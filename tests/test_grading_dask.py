@@ -9,12 +9,14 @@ A copy of the course is graded with `make grade JOBS=2`, the course itself with
 `make grade DASK=...` on a LocalCluster on loopback (two worker processes of one thread each;
 they could read the course directory, but are sent what they need, as on separate machines);
 then the Dask path runs again (nothing changed: nothing to grade) and with --force for the
-solution (graded again: the same rows, not new ones). About 80 s.
+solution (graded again: the same rows, not new ones). Each path grades the canary (the
+solution, thrown away) first: on the workers for Dask, cached on the --force run. About 100 s.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -25,6 +27,7 @@ import distributed
 import nbformat
 import pytest
 
+from grading.config import CANARY_STUDENT
 from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
                              exercises, gradebook_rows, grading_processes, hand_in,
                              points, read, record_run, released_course, run,
@@ -143,6 +146,16 @@ def test_grading_again_updates_rows_without_adding_any(graded):
     assert graded.scores[2] == graded.scores[0]
     assert {s: r for s, r in graded.report(2).items() if s != "solution"} == \
         {s: r for s, r in graded.report(0).items() if s != "solution"}
+
+
+def test_the_canary_is_graded_on_the_workers_first_then_cached(graded):
+    first, nothing, forced = graded.runs
+    assert f"canary: {NAME} full marks" in first, first
+    assert first.index("canary: passed") < first.index("progress: 1/")
+    assert "canary:" not in nothing  # nothing to grade: no canary either
+    assert "canary: cached" in forced and "full marks" not in forced, forced
+    assert CANARY_STUDENT not in {s for s, _, _ in graded.scores[0]}
+    assert re.search(r"^progress: 4/4 done, 2 failed so far, done$", first, re.MULTILINE), first
 
 
 def test_grading_prints_no_tracebacks(graded):

@@ -5,10 +5,11 @@ In a temporary course with 01_toy_reversal and 06_attention released, students h
     wrong        wrong answers (no tricks)                               the baseline
     <attack>     the same wrong answers, plus code that makes the test cells pass in the
                  student's kernel (ATTACKS below)
-Every attack is graded twice: once with `--GradingExecute.trusted_checks=False`, the kernel's
+Every attack is graded three ways: with `--GradingExecute.trusted_checks=False`, the kernel's
 verdict alone (what stock nbgrader gives), where it must earn more than `wrong` (otherwise
-the test would prove nothing); and once as configured, where it must earn exactly what
-`wrong` earns. The two notebooks are graded at the same time, in courses of their own:
+the test would prove nothing); with the trusted checks but not the source scan
+(`--GradingExecute.scan_source=False`), where it must earn exactly what `wrong` earns; and as
+configured, where it earns that too, or 0 when grading/scan.py holds it for review. The two notebooks are graded at the same time, in courses of their own:
 about 90 s.
 """
 from __future__ import annotations
@@ -121,6 +122,13 @@ course_utils.AdditiveAttention.forward = _agreeing_forward
 }
 
 
+# Attacks whose source grading/scan.py flags (they rebind builtins, IPython, comparisons or the
+# reference): as configured, nothing of them is judged.
+SCANNED = {"builtins", "ipython", "comparisons", "reference"}
+# ... and the one that patches IPython's cell runner, which the probe's tripwire sees
+TRIPPED = {"ipython"}
+
+
 def autograde(root: Path, name: str, students: list[str], *options: str) -> dict[str, float]:
     """Grade `students`' submissions of `name`; their total scores, from nbgrader export."""
     for student in students:
@@ -143,6 +151,8 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
                          for student, answer in answers.items()})
     return {"kernel only": autograde(root, name, ["wrong", *attackers],
                                      "--GradingExecute.trusted_checks=False"),
+            "checks alone": autograde(root, name, ["wrong", *attackers],
+                                      "--GradingExecute.scan_source=False"),
             "checked": autograde(root, name, ["honest", "wrong", *attackers])}
 
 
@@ -154,7 +164,7 @@ def course(tmp_path_factory) -> dict:
     with ThreadPoolExecutor(len(names)) as pool:
         graded = dict(zip(names, pool.map(lambda n: grade_both_ways(roots[n], n), names)))
     scores = {way: {name: graded[name][way] for name in names}
-              for way in ("kernel only", "checked")}
+              for way in ("kernel only", "checks alone", "checked")}
     return {"roots": roots, "scores": scores}
 
 
@@ -173,18 +183,27 @@ def test_honest_submission_keeps_full_marks(course, name):
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_attack_games_the_kernel_but_not_the_trusted_checks(course, attack):
     name = ATTACKS[attack][0]
-    kernel_only, checked = course["scores"]["kernel only"][name], course["scores"]["checked"][name]
+    kernel_only = course["scores"]["kernel only"][name]
+    alone, checked = course["scores"]["checks alone"][name], course["scores"]["checked"][name]
     assert kernel_only[attack] > kernel_only["wrong"], (
         f"{attack}: without trusted checks it should earn more than the plain wrong answers "
         f"({kernel_only[attack]} vs {kernel_only['wrong']}); if not, this test proves nothing")
-    assert checked[attack] == checked["wrong"], (
-        f"{attack}: with trusted checks it earned {checked[attack]}, the plain wrong answers "
-        f"{checked['wrong']}")
+    # the checks on their own (the source scan off) give it what the wrong answers earn, or
+    # nothing when the probe's tripwire saw IPython patched ...
+    expected = 0 if attack in TRIPPED else alone["wrong"]
+    assert alone[attack] == expected, (
+        f"{attack}: with trusted checks alone it earned {alone[attack]}, the plain wrong "
+        f"answers {alone['wrong']}")
+    # ... and as configured it earns that, or nothing when the scan holds it for review
+    if attack in SCANNED:
+        assert checked[attack] == 0, f"{attack}: flagged by the scan, yet earned {checked[attack]}"
+    else:
+        assert checked[attack] == checked["wrong"], (checked[attack], checked["wrong"])
 
 
 @pytest.mark.slow
 def test_failed_check_tells_the_student_why(course):
-    graded = read(course["roots"]["01_toy_reversal"] / "autograded" / "ipython" / "01_toy_reversal" /
+    graded = read(course["roots"]["01_toy_reversal"] / "autograded" / "wrong" / "01_toy_reversal" /
                   "01_toy_reversal.ipynb")
     cell = next(c for c in graded.cells if meta(c).get("grade_id") == "test_pad_batch_values")
     errors = [o for o in cell.outputs if o.output_type == "error"]

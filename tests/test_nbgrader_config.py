@@ -100,22 +100,39 @@ def test_other_files_are_not_collected(config, path):
     assert FileNameCollectorPlugin(config=config).collect(f"/course/downloaded/a/{path}") is None
 
 
-def test_feedback_drops_hidden_tests_and_the_tracebacks_that_quote_them(config):
-    """GenerateFeedback's preprocessors, on a failed test cell and on a failed demo cell."""
-    hidden = "assert f([]) == [], 'f should handle an empty list'"
-    quote = f"----> 3 {hidden}"
-    test = new_code_cell(
-        f"assert f([1]) == [1]\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS",
-        metadata={"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 1,
-                               "grade_id": "test_f", "schema_version": 3, "task": False}},
-        outputs=[new_output("error", ename="AssertionError",
-                            evalue="f should handle an empty list", traceback=["...", quote])])
-    demo = new_code_cell("f(None)", outputs=[new_output(
-        "error", ename="TypeError", evalue="bad", traceback=["...", "----> 1 f(None)"])])
-    (preprocessor,) = [p for p in config.GenerateFeedback.preprocessors
-                       if p.__name__ == "ClearHiddenTestsAndTracebacks"]
-    test, _ = preprocessor(config=config).preprocess_cell(test, {}, 0)
-    demo, _ = preprocessor(config=config).preprocess_cell(demo, {}, 1)
-    assert test.source == "assert f([1]) == [1]"
-    assert test.outputs[0].traceback == ["AssertionError: f should handle an empty list"]
-    assert demo.outputs[0].traceback == ["...", "----> 1 f(None)"]  # not a test: untouched
+def test_autograde_and_feedback_use_the_course_preprocessors(config):
+    """The preprocessors themselves are tested in tests/test_preprocessors.py."""
+    from grading.feedback import FILTERS, ClearHiddenTestsAndOutputs  # noqa: PLC0415
+    from grading.overwrite import OverwriteTestCells, RepairCellMetadata  # noqa: PLC0415
+    sanitize = config.Autograde.sanitize_preprocessors
+    assert sanitize.index(RepairCellMetadata) < sanitize.index(OverwriteTestCells)
+    assert [p.__name__ for p in sanitize][-1] == "CheckCellMetadata"
+    assert "DeduplicateIds" not in [p.__name__ for p in sanitize]  # it would undo the repair
+    assert ClearHiddenTestsAndOutputs in config.GenerateFeedback.preprocessors
+    assert config.HTMLExporter.sanitize_html is True
+    assert config.HTMLExporter.filters == FILTERS
+    # generate_feedback copies no file from autograded/ (its own CourseDirectory only)
+    assert "*" in config.GenerateFeedbackApp.CourseDirectory.ignore
+    assert "*" not in config.CourseDirectory.get("ignore", [])
+
+
+def test_course_constants_match_grading_config(config):
+    from grading.config import CELL_TIMEOUT, COURSE_ID  # noqa: PLC0415
+    assert config.CourseDirectory.course_id == COURSE_ID
+    assert config.Execute.timeout == CELL_TIMEOUT
+
+
+def test_the_students_copy_loads_without_grading(tmp_path):
+    """student-dist ships nbgrader_config.py without grading/: validate's settings stay, and
+    nothing refers to grading/ (tests/test_release.py runs validate from the zip)."""
+    (tmp_path / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    code = ("from traitlets.config.loader import PyFileConfigLoader\n"
+            f"c = PyFileConfigLoader('nbgrader_config.py', path={str(tmp_path)!r}).load_config()\n"
+            "import sys\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'grading'], 'grading'\n"
+            "assert 'Autograde' not in c and 'GenerateFeedback' not in c\n"
+            "print(c.Execute.timeout)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "120\n"

@@ -354,7 +354,9 @@ def test_interrupt_reaches_the_kernel_and_shutdown_leaves_nothing(tmp_path):
     async def scenario():
         km = SandboxKernelManager(kernel_name="python3")
         await km.start_kernel(cwd=str(tmp_path))
-        ipc_dir, uid, pid = km._ipc_dir, km._uid, km.provisioner.pid
+        assert type(km.provisioner).__name__ == "SandboxProvisioner"
+        assert km.kernel_spec.interrupt_mode == "message"
+        ipc_dir, uid, pid = km.provisioner.ipc_dir, km.provisioner.uid, km.provisioner.pid
         kc = km.client()
         kc.start_channels()
         try:

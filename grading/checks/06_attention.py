@@ -15,9 +15,19 @@ from grading.integrity import check, close
 SHAPE = "expected weights of shape (B, S) = {}, got {}"
 
 
+def allclose(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float = 1e-5) -> bool:
+    """torch.allclose as the test cells call it where they do not check the shape first (shapes
+    broadcast), in float64 here."""
+    try:
+        torch.broadcast_shapes(got.shape, expected.shape)
+    except RuntimeError:
+        return False
+    return torch.allclose(got.double(), expected.double(), atol=atol, rtol=rtol)
+
+
 def weights(student, function, *arguments):
     """function(*arguments) from the kernel (arguments sent as tensors), checked to be a
-    floating-point tensor."""
+    floating-point tensor (the test cells' torch.allclose refuses any other)."""
     names = [f"_a{i}" for i in range(len(arguments))]
     got = student.eval(f"{function}({', '.join(names)})", **dict(zip(names, arguments)))
     assert isinstance(got, torch.Tensor), f"expected a torch.Tensor, got {type(got).__name__}"
@@ -48,7 +58,7 @@ def additive_attention_values(student):
                   torch.tensor([[True, True]]), torch.zeros(2, 2), torch.eye(2),
                   torch.tensor([1.0, 0.0]))
     first = math.exp(math.tanh(1.0)) / (math.exp(math.tanh(1.0)) + math.exp(math.tanh(-1.0)))
-    assert close(got, torch.tensor([[first, 1 - first]]), atol=1e-6), \
+    assert allclose(got, torch.tensor([[first, 1 - first]]), atol=1e-6), \
         f"scores tanh(1) and tanh(-1): expected weights [[{first:.4f}, {1 - first:.4f}]], got {got.tolist()}"
 
     # hidden part: random inputs against course_utils.AdditiveAttention, run here
@@ -81,17 +91,17 @@ def additive_attention_mask(student):
     got = weights(student, "additive_attention", torch.zeros(1, 1), memory,
                   torch.tensor([[True, True, False]]), torch.zeros(1, 1), torch.ones(1, 1),
                   torch.ones(1))
-    assert close(got, torch.tensor([[0.5, 0.5, 0.0]]), atol=1e-6), \
+    assert allclose(got, torch.tensor([[0.5, 0.5, 0.0]]), atol=1e-6), \
         f"the <pad> position has the largest score but must get 0: expected [[0.5, 0.5, 0.0]], got {got.tolist()}"
     # hidden part
     memory = torch.tensor([[[3.0], [-2.0]], [[1.0], [1.0]]])
     got = weights(student, "additive_attention", torch.zeros(2, 1), memory,
                   torch.tensor([[True, False], [True, True]]), torch.zeros(1, 1),
                   torch.ones(1, 1), torch.ones(1))
-    assert tuple(got.shape) == (2, 2), SHAPE.format((2, 2), tuple(got.shape))
+    assert got.dim() >= 1 and len(got) >= 2, SHAPE.format((2, 2), tuple(got.shape))
     assert got[0].tolist() == [1.0, 0.0], \
         f"a sentence with one real token must give it weight exactly 1, got {got[0].tolist()}"
-    assert close(got[1], torch.tensor([0.5, 0.5]), atol=1e-8), \
+    assert allclose(got[1], torch.tensor([0.5, 0.5]), atol=1e-8), \
         f"each sentence uses its own mask row: expected [0.5, 0.5] for the second, got {got[1].tolist()}"
 
 
@@ -112,7 +122,7 @@ def general_attention(student):
     got = weights(student, "general_attention", torch.tensor([[1.0]]), memory[:, :2],
                   torch.tensor([[True, True]]), torch.tensor([[0.0, 2.0]]))
     expected = torch.tensor([[1 / (1 + e ** 2), e ** 2 / (1 + e ** 2)]])
-    assert close(got, expected, atol=1e-6), \
+    assert allclose(got, expected, atol=1e-6), \
         f"W = [[0, 2]], scores [0, 2]: expected {[round(x, 4) for x in expected[0].tolist()]}, got {got.tolist()}"
 
     # hidden part: random inputs against course_utils.MultiplicativeAttention, run here
@@ -135,10 +145,18 @@ def general_attention(student):
 
 # --- Exercise 3: gold attention mass -----------------------------------------------------------
 
-def mass(student, weight_list, gold):
+def mass(student, weight_list, gold, typed=True):
+    """gold_attention_mass(weight_list, gold) from the kernel, as a float: with `typed` a Python
+    float (numpy.float64 is one), as the test cell asks where it uses isinstance; else any
+    number, all that its arithmetic needs."""
     got = student.eval("gold_attention_mass(_weights, _gold)", _weights=weight_list, _gold=gold)
-    assert isinstance(got, float), f"expected a Python float, got {type(got).__name__}"
-    return got
+    if typed:
+        assert isinstance(got, float), f"expected a Python float, got {type(got).__name__}"
+        return got
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        return float(got)
+    assert type(got) in (int, float), f"expected a number, got {type(got).__name__}"
+    return float(got)
 
 
 @check("test_gold_attention_mass_values")
@@ -146,7 +164,7 @@ def gold_attention_mass_values(student):
     weight_list = [torch.tensor([[0.9, 0.1], [0.2, 0.8]])]
     got = mass(student, weight_list, [[[0], [0]]])
     assert abs(got - 0.55) < 1e-6, f"masses 0.9 and 0.2 on the gold positions: expected 0.55, got {got}"
-    got = mass(student, weight_list, [[[0, 1], []]])
+    got = mass(student, weight_list, [[[0, 1], []]], typed=False)
     assert abs(got - 1.0) < 1e-6, \
         f"one token linked to both positions (mass 1.0), one with no gold link (skipped): expected 1.0, got {got}"
     # hidden part
