@@ -39,11 +39,11 @@ from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbgrader import utils
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, Execute, IgnorePattern
 from traitlets import Bool, Unicode
 
 from grading import kernel_probe, scan
+from grading.overwrite import released_notebook
 from grading.integrity import CHECKS_DIR, Failure, StudentKernel, failure_output, load_checks, run_check
 
 FLAGS_VARIABLE = "SEQ2SEQ_GRADING_WORKDIR"  # set by grading/submission.py; not in the sandbox
@@ -147,11 +147,11 @@ class GradingExecute(Execute):
             failure = run_check(check, StudentKernel(self, index))
             if failure is not None:
                 return failure
-        return self._kernel_failure(cell, resources={})
+        return self._kernel_failure(cell)
 
-    def _kernel_failure(self, cell, resources) -> Failure | None:
+    def _kernel_failure(self, cell) -> Failure | None:
         """Why the kernel's own run of the test cell failed, without the kernel's words."""
-        cell = IgnorePattern(parent=self).preprocess_cell(cell.copy(), resources, 0)[0]
+        cell = IgnorePattern(parent=self).preprocess_cell(cell.copy(), {}, 0)[0]
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if errors:
             name = str(errors[0].get("ename", "an error"))[:100]
@@ -166,16 +166,9 @@ class GradingExecute(Execute):
         """The sources of the released notebook's code cells: the instructor's own code,
         which grading/scan.py does not hold against the student."""
         assignment = resources.get("nbgrader", {}).get("assignment")
-        if not assignment or not self._notebook:
-            return set()
-        import nbformat
-        coursedir = CourseDirectory(config=self.config)
-        folder = coursedir.format_path(coursedir.release_directory, ".", assignment)
-        path = os.path.join(folder, self._notebook + ".ipynb")
-        if not os.path.isfile(path):
-            return set()
-        return {c.source for c in nbformat.read(path, as_version=4).cells
-                if c.cell_type == "code"}
+        release = (released_notebook(self.config, assignment, self._notebook)
+                   if assignment and self._notebook else None)
+        return {c.source for c in release.cells if c.cell_type == "code"} if release else set()
 
     def _flag(self, kind: str, cell: str | None, message: str) -> None:
         """Tell the grading driver that this submission needs an instructor's review."""

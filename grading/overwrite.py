@@ -223,10 +223,18 @@ class OverwriteTestCells(OverwriteCells):
         return [_grade_id(cell) for cell in nb.cells]
 
     def _released_grade_ids(self):
-        coursedir = CourseDirectory(config=self.config)
-        folder = coursedir.format_path(coursedir.release_directory, ".", self.assignment_id)
-        path = os.path.join(folder, self.notebook_id + ".ipynb")
-        if not os.path.isfile(path):
-            self.log.warning("No release %s to place missing test cells by: they go last", path)
+        release = released_notebook(self.config, self.assignment_id, self.notebook_id)
+        if release is None:
+            self.log.warning("No release of %s to place missing test cells by: they go last",
+                             self.notebook_id)
             return []
-        return [g for g in self._grade_ids(nbformat.read(path, as_version=4)) if g is not None]
+        return [g for g in self._grade_ids(release) if g is not None]
+
+
+def released_notebook(config, assignment: str, notebook: str):
+    """The release of `notebook` (notebooks/<assignment>/<notebook>.ipynb in the course
+    directory `config` names), or None if there is none."""
+    coursedir = CourseDirectory(config=config)
+    folder = coursedir.format_path(coursedir.release_directory, ".", assignment)
+    path = os.path.join(folder, notebook + ".ipynb")
+    return nbformat.read(path, as_version=4) if os.path.isfile(path) else None
