@@ -2,8 +2,8 @@
 #   make lab    create .venv if missing, install, open JupyterLab on notebooks/
 #   make test   create or update .venv, run the whole test suite
 # Course authoring (docs/AUTHORING.md):
-#   make execute  re-run every solutions/*/*.ipynb in place so its stored outputs are fresh
-#   make release  regenerate notebooks/ (the student version) from solutions/ with nbgrader
+#   make notebooks  build solutions/*/*.ipynb from notebook_sources/*.py (executed), then release
+#   make release    regenerate notebooks/ (the student version) from solutions/ with nbgrader
 # Grading (README.md, "For instructors"):
 #   make students       add or update the students listed in students.csv
 #   make collect        unpack an LMS download (downloaded/NN_name/archive/) into submitted/
@@ -17,7 +17,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test unit venv bench clean-venv release execute
+.PHONY: lab test unit venv bench clean-venv release notebooks
 .PHONY: students collect grade feedback export student-dist
 .PHONY: chromium bubblewrap
 
@@ -56,10 +56,6 @@ bench: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# Per-cell limit for `make execute`: grading/config.py's CELL_TIMEOUT, which
-# nbgrader_config.py and pytest's nbval use too.
-CELL_TIMEOUT := $(shell sed -n 's/^CELL_TIMEOUT = \([0-9]*\).*/\1/p' grading/config.py)
-
 # nbgrader's course directory: solutions/, notebooks/, gradebook.db, downloaded/, submitted/,
 # autograded/, feedback/, grades.csv. The repo root (all gitignored but the first two); the
 # grading tests point it at a temporary copy. nbgrader itself runs from the repo root, where
@@ -82,10 +78,10 @@ STUDENTS ?= students.csv
 DIST_DIR ?= dist
 
 # nbgrader runs `alembic` by name when it opens gradebook.db, so the venv's bin must be on PATH.
-release execute students collect grade feedback export: export PATH := $(abspath $(BIN)):$(PATH)
+release notebooks students collect grade feedback export: export PATH := $(abspath $(BIN)):$(PATH)
 # One intra-op thread, as nbval's kernels get (conftest.py): the stored outputs and the
 # re-run then do the same float arithmetic, and tiny models run fastest on one thread anyway.
-execute grade: export OMP_NUM_THREADS := 1
+notebooks grade: export OMP_NUM_THREADS := 1
 
 # Student release: `nbgrader generate_assignment` on every assignment folder, in one run (a run
 # per folder costs 3 s more each). --force replaces notebooks/NN_name entirely, so files deleted
@@ -106,22 +102,17 @@ release: $(STAMP)
 	  [ -d "$(COURSE)/solutions/$$name" ] || { echo "release: removing $$dir (no solutions/$$name)"; rm -rf "$$dir"; }; \
 	done
 
-# Re-execute the solution notebooks in place (kernel: this venv's python), so the outputs
-# that nbval compares against are fresh. Timing metadata and widget state are not stored, so
-# a seeded notebook without warnings or progress bars re-executes to the same file. Warm
-# matplotlib's font cache first: on a fresh machine its one-off "building the font cache"
-# message would land in a cell's stderr.
-execute: $(STAMP)
+# Build every solution notebook from its committed source, notebook_sources/NN_name.py
+# (jupytext py:percent), executing it in a fresh kernel so the outputs nbval compares are fresh,
+# then the student release. NAMES=03_teacher_forcing builds only that one. Warm matplotlib's
+# font cache first: on a fresh machine its one-off "building the font cache" message would land
+# in a cell's stderr. tests/test_release.py fails when a committed notebook is not what its
+# source builds (`notebook_sources/build.py --check`).
+NAMES ?=
+notebooks: $(STAMP)
 	@$(BIN)/python -c "import matplotlib.pyplot"
-	@set -e; TIMEFORMAT="  took %R s"; for nb in solutions/*/*.ipynb; do \
-	  [ -e "$$nb" ] || continue; \
-	  echo "execute: $$nb"; \
-	  time $(BIN)/jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
-	    --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) \
-	    --ExecutePreprocessor.record_timing=False \
-	    --ExecutePreprocessor.store_widget_state=False \
-	    "$$nb"; \
-	done
+	$(BIN)/python notebook_sources/build.py $(NAMES)
+	@$(MAKE) --no-print-directory release
 
 # ---------------------------------------------------------------------------------------------
 # Grading, step by step in README.md ("For instructors"). Every target works on COURSE_DIR.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# Kernels started by nbval inherit this: one intra-op thread, as `make execute` uses when it
+# Kernels started by nbval inherit this: one intra-op thread, as `make notebooks` uses when it
 # stores the outputs, so both runs do the same float arithmetic. (Tiny models run fastest on
 # one thread; with other processes on 2 cores, spinning OpenMP threads slow training ~20x.)
 os.environ["OMP_NUM_THREADS"] = "1"

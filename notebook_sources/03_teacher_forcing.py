@@ -1,0 +1,654 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 — Teacher forcing, exposure bias and scheduled sampling
+#
+# A decoder predicts each token from the tokens before it. During training those previous tokens
+# can come from the reference translation (**teacher forcing**); at test time there is no
+# reference, and the decoder reads its own predictions. So the model is trained on one kind of
+# prefix and used on another — the mismatch called **exposure bias**. This notebook makes that
+# precise, measures it on the translation model of notebook 02, and looks at a remedy,
+# **scheduled sampling** (Bengio et al. 2015), which feeds the model its own predictions
+# during training, more and more of them as training goes on.
+#
+# **You will learn to**
+# - say exactly what the decoder is fed in training and at test time, and what the
+#   teacher-forcing ratio mixes;
+# - measure exposure bias: the same model's loss and accuracy on gold prefixes and on its own;
+# - write and plot the three decay schedules of scheduled sampling (linear, exponential,
+#   inverse sigmoid);
+# - read a small experiment comparing ratio 1.0, ratio 0.5 and a schedule, and judge what it
+#   does and does not show.
+#
+# Nothing here trains by default: the model is notebook 02's shipped checkpoint, and the
+# experiment's results ship with the course. The switch below re-runs the experiment.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Setup: check that this notebook runs in the course's Python environment.
+import sys
+
+_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
+        "it installs the course environment in .venv and opens JupyterLab with it.")
+try:
+    import torch
+except ImportError:
+    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
+if not torch.__version__.startswith("2.13"):
+    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
+                      f"torch {torch.__version__}. {_FIX}") from None
+try:
+    import course_utils
+except ImportError as err:
+    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
+                      f"{_FIX}") from None
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from course_utils import (make_loader, pretrained, set_seed, shipped_results, token_accuracy,
+                          translate, translation_splits)
+from course_utils.plotting import plot_lines
+from course_utils.recipes import teacher_forcing_experiment
+
+set_seed(0)
+
+# %%
+TRAIN_FROM_SCRATCH = False  # True: re-run the experiment of section 5 here (about 4 minutes); False: load its shipped results
+
+if TRAIN_FROM_SCRATCH:
+    experiment = teacher_forcing_experiment(progress=True)
+else:
+    experiment = shipped_results("teacher_forcing")
+
+# %% [markdown]
+# ## 1. Teacher forcing, and the mismatch it creates
+#
+# The decoder of notebook 02 factorises the probability of a translation $y = y_1 \dots y_T$ of
+# a source $x$ token by token, each step conditioned on the tokens before it:
+#
+# $$\log p(y \mid x) = \sum_{t=1}^{T} \log p(y_t \mid y_{<t}, x), \qquad
+# s_t = \mathrm{RNN}\big(s_{t-1},\ E[y_{t-1}]\big), \quad y_0 = \texttt{<s>}.$$
+#
+# **Training with teacher forcing** (Williams & Zipser 1989) feeds the *gold* previous token
+# $y_{t-1}$ and minimises $-\sum_t \log p(y_t \mid y_{<t}, x)$. This is exactly maximum
+# likelihood; it is fast, since the whole gold target goes through the RNN in one call instead
+# of a Python loop over steps; and it is stable: early in training the model's own predictions
+# are noise, and feeding them back would give it nothing sensible to condition on.
+#
+# **At test time** there is no gold: greedy decoding feeds the model's own previous prediction,
+# $\hat y_t = \arg\max_y p(y \mid \hat y_{<t}, x)$. A model trained only on gold prefixes
+# has never seen a prefix with a mistake in it. When it makes one, it conditions on a situation
+# it was never trained on, and the error can compound: that is **exposure bias** (the name is
+# from Ranzato et al. 2016).
+#
+# ## 2. The teacher-forcing ratio
+#
+# The **teacher-forcing ratio** $\varepsilon \in [0, 1]$ interpolates between the two. At every
+# step, each example $b$ of the batch independently gets the gold token with probability
+# $\varepsilon$, else the model's own prediction from the previous step:
+#
+# $$\text{input}^{(b)}_t = \begin{cases} y^{(b)}_{t-1} & \text{with probability } \varepsilon,\\[2pt]
+# \hat y^{(b)}_{t-1} = \arg\max_y p\big(y \mid \text{input}^{(b)}_{<t}, x^{(b)}\big) & \text{otherwise,}\end{cases}$$
+#
+# for $t \ge 2$ ($\text{input}_1$ is always `<s>`); $\hat y_{t-1}$ is what the decoder predicted at
+# the previous step, from the inputs it had read by then.
+#
+# $\varepsilon = 1$ is teacher forcing, $\varepsilon = 0$ is free running (the decoder reads only
+# its own predictions, as in greedy decoding). The loss is always the cross-entropy against the
+# gold $y_t$. `Seq2Seq.forward(src, src_lengths, tgt_in, teacher_forcing_ratio=ε)` implements
+# this; exercise 2 asks you to write the mixing step yourself. Three details:
+#
+# - no gradient flows through the choice or through the argmax: the predicted token is just
+#   another input;
+# - Bengio et al. *sample* $\hat y_{t-1}$ from the model's distribution; `course_utils` (like
+#   most tutorials) feeds the argmax, which is what greedy decoding will feed at test time;
+# - below $\varepsilon = 1$ the decoder must run step by step (the next input depends on the
+#   current output), so training is slower.
+#
+# ## 3. Measuring exposure bias
+#
+# Notebook 02's shipped model was trained with teacher forcing only ($\varepsilon = 1$). We
+# score it on the validation set with the same gold targets but different inputs: the gold
+# prefix ($\varepsilon = 1$), a mix, or only its own predictions ($\varepsilon = 0$). The model,
+# the data and the targets stay the same; only what the decoder reads changes.
+
+# %%
+pre = pretrained("translation_bottleneck")
+model, src_vocab, tgt_vocab = pre.model, pre.src_vocab, pre.tgt_vocab
+_, valid_pairs, _ = translation_splits()
+valid_batches = make_loader(valid_pairs, src_vocab, tgt_vocab, batch_size=400, shuffle=False)
+POSITIONS = 12  # target positions to report; every later one has fewer than 100 sentences
+
+
+def score_with_ratio(model, batches, ratio):
+    """Mean NLL per target token, token accuracy, and accuracy at each target position,
+    when the decoder reads the gold previous token with probability `ratio`, else its own."""
+    nll, right, total = 0.0, 0, 0
+    right_at, count_at = torch.zeros(POSITIONS), torch.zeros(POSITIONS)
+    with torch.inference_mode():
+        for batch in batches:
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in,
+                           teacher_forcing_ratio=ratio)  # (B, T, V)
+            real = batch.tgt_out != model.pad_id  # (B, T)
+            nll += F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(),
+                                   ignore_index=model.pad_id, reduction="sum").item()
+            correct = (logits.argmax(-1) == batch.tgt_out) & real  # (B, T)
+            right, total = right + int(correct.sum()), total + int(real.sum())
+            width = min(POSITIONS, correct.size(1))
+            right_at[:width] += correct[:, :width].sum(0)
+            count_at[:width] += real[:, :width].sum(0)
+    return nll / total, right / total, (right_at / count_at).tolist()
+
+
+set_seed(0)  # ratios between 0 and 1 draw random numbers
+RATIOS = [1.0, 0.75, 0.5, 0.25, 0.0]
+by_ratio = {ratio: score_with_ratio(model, valid_batches, ratio) for ratio in RATIOS}
+print(f"{'ratio':>5}  {'loss (nats/token)':>17}  {'perplexity':>10}  {'token accuracy':>14}")
+for ratio, (loss, accuracy, _) in by_ratio.items():
+    print(f"{ratio:>5.2f}  {loss:>17.3f}  {math.exp(loss):>10.2f}  {100 * accuracy:>13.1f}%")
+
+# Greedy decoding, scored like the loss above: position by position, the </s> position included.
+outputs = translate(model, [english for english, _ in valid_pairs], src_vocab, tgt_vocab)
+greedy_accuracy = token_accuracy([output + ["</s>"] for output in outputs],
+                                 [french.split() + ["</s>"] for _, french in valid_pairs])
+print(f"\ngreedy decoding's token accuracy on the same sentences: {100 * greedy_accuracy:.1f}%")
+
+# %% [markdown]
+# The loss on the *same* gold targets almost quadruples, from 0.141 to 0.553 nats per token, when
+# the model reads its own predictions instead of the gold prefix; token accuracy drops from
+# 96.5% to 91.8%. The last line checks the claim of section 2: at $\varepsilon = 0$ the forward
+# pass decodes greedily, and scored the same way (`</s>` included) both give 91.8%. The
+# validation perplexity that training reports (the first row) is measured with teacher forcing,
+# so it never sees this gap.
+#
+# Where in the sentence do the extra errors happen?
+
+# %%
+positions = list(range(1, POSITIONS + 1))
+accuracy_at = {
+    "gold prefix (ratio 1.0)": [100 * a for a in by_ratio[1.0][2]],
+    "mixed (ratio 0.5)": [100 * a for a in by_ratio[0.5][2]],
+    "own predictions (ratio 0.0)": [100 * a for a in by_ratio[0.0][2]],
+}
+ax = plot_lines(positions, accuracy_at, xlabel="target position t (1 = first French token)",
+                ylabel="accuracy at position t (%)",
+                title="Exposure bias: accuracy when the decoder reads gold or its own tokens")
+for name, values in accuracy_at.items():
+    print(f"{name:>28}: position 1 {values[0]:.1f}%, position 6 {values[5]:.1f}%, "
+          f"position 11 {values[10]:.1f}%")
+
+# %% [markdown]
+# With the gold prefix the model stays above 92% at every position. Reading its own predictions
+# it starts just as well — at position 1 there is no prefix yet — but the curves separate as the
+# sentence goes on, down to 62.8% at position 11: every earlier mistake is now part of the
+# input. Two things add up in that gap. One is plain error compounding: once the model picks a
+# different word, its continuation can be a sensible one that no longer matches the reference
+# position by position. The other is exposure bias proper: the model never saw a wrong prefix in
+# training, so nothing taught it to recover from one.
+#
+# Over whole sentences the effect is moderate on this corpus (91.8% against 96.5%): the model
+# is accurate, so it rarely leaves the gold path in the first place, and exposure bias only
+# bites once it has. It hurts most when the model makes many mistakes (early in training, with a
+# small model, on hard data), which is the situation of the experiment in section 5.
+#
+# ## 4. Scheduled sampling
+#
+# Bengio et al. (2015) train with a ratio $\varepsilon_i$ that *decays* with training time $i$:
+# mostly gold tokens at first, while the model's predictions are poor, then more and more of the
+# model's own, so training ends closer to the test-time condition. They propose three decays:
+#
+# $$\text{linear: } \varepsilon_i = \max(\epsilon,\ k - c\, i), \qquad
+# \text{exponential: } \varepsilon_i = k^{\,i}\ \ (0 < k < 1), \qquad
+# \text{inverse sigmoid: } \varepsilon_i = \frac{k}{k + \exp(i / k)}\ \ (k \ge 1).$$
+#
+# $\epsilon$ is a floor that keeps some teacher forcing; $k$ and $c$ set how fast each decays.
+# In the paper $i$ counts mini-batch updates; `course_utils.training.fit` takes a schedule as a
+# function of the epoch (or of the step, with `schedule_per="step"`):
+#
+# ```python
+# fit(model, train_batches, valid_batches, teacher_forcing=lambda i: max(0.1, 1.0 - 0.05 * i))
+# ```
+
+# %%
+epochs = np.arange(21)  # i = 0, 1, ..., 20
+schedules = {
+    "linear: max(0.1, 1 − 0.05 i)": np.maximum(0.1, 1.0 - 0.05 * epochs),
+    "exponential: 0.85^i": 0.85 ** epochs,
+    "inverse sigmoid, k = 10": 10 / (10 + np.exp(epochs / 10)),
+    "inverse sigmoid, k = 3 (section 5)": 3 / (3 + np.exp(epochs / 3)),
+}
+for name, values in schedules.items():
+    print(f"{name:>36}: " + "  ".join(f"i={i}: {values[i]:.2f}" for i in (0, 5, 10, 20)))
+ax = plot_lines(epochs.tolist(), schedules, xlabel="epoch i (0-based, as fit counts)",
+                ylabel="teacher-forcing ratio ε_i", title="Scheduled sampling: three decays")
+_ = ax.set_ylim(0, 1.05)
+
+# %% [markdown]
+# The linear decay falls at a constant rate until its floor of 0.1 at epoch 18; the exponential
+# falls fastest at first (0.44 by epoch 5), then flattens out towards 0. The inverse sigmoid does
+# not start at 1 but at $k / (k + 1)$, and its $k$ sets both where it starts and how fast it
+# falls: it is steepest at its midpoint $\varepsilon_i = 1/2$, reached at $i = k \ln k$. With
+# $k = 3$, the schedule of section 5, that is epoch 3.3, and the ratio is down to 0.10 by epoch
+# 10; with $k = 10$ the midpoint is at epoch 23, and the ratio is still 0.58 after 20 epochs. If
+# $i$ counts steps rather than epochs, $k$ (and $1/c$) must be correspondingly larger.
+#
+# ## 5. An experiment: ratio 1.0, ratio 0.5, and a schedule
+#
+# `course_utils.recipes.teacher_forcing_experiment` trains small GRU encoder-decoders without
+# attention (embeddings 32, hidden 64) on 7,200 sentence pairs for 8 epochs, identical except for
+# the teacher forcing: a constant 1.0, a constant 0.5, and the inverse-sigmoid schedule with
+# $k = 3$. After each epoch it records the training loss, the teacher-forced validation loss, and
+# three numbers about the **free-running** (greedy) translations of 300 validation sentences:
+# their token accuracy, their BLEU, and their mean length in tokens.
+#
+# One run per setting cannot tell an effect of the setting from the luck of the initial weights
+# and the batch order, so the experiment trains each setting with three seeds (0, 1 and 2): nine
+# models. The seed sets both the initial weights and the batch order, and the three settings
+# share them at each seed, so the runs of one seed differ only in their teacher forcing. (The
+# models are much smaller and shorter-trained than notebook 02's, on purpose: weak models are
+# where exposure bias shows, and all nine train in a few minutes.)
+#
+# We compare the settings after the last epoch: the mean over the three seeds, and the smallest
+# and largest of the three values, which shows how much the seed alone moves each number.
+
+# %%
+SETTINGS = ["ratio 1.0", "ratio 0.5", "inverse sigmoid"]
+runs = experiment["runs"]  # setting -> one fit history per seed
+seeds, last = experiment["seeds"], experiment["epochs"]
+print(f"{experiment['train_size']} training pairs, {last} epochs, seeds {seeds}")
+print("inverse-sigmoid ratio per epoch:",
+      [round(r, 2) for r in runs["inverse sigmoid"][0]["teacher_forcing"]])
+
+
+def per_run(name, key):
+    """Metric `key` of setting `name`: an array of shape (seeds, epochs)."""
+    return np.array([history[key] for history in runs[name]])
+
+
+ROWS = [("train loss", "train_loss", 3), ("valid loss (teacher-forced)", "valid_loss", 3),
+        ("free-running accuracy (%)", "free_running_token_accuracy", 1),
+        ("free-running BLEU", "free_running_bleu", 1),
+        ("output length (tokens)", "free_running_length", 2)]
+print(f"\nafter epoch {last}: mean over the {len(seeds)} seeds (min–max)")
+print(f"{'':>27}" + "".join(f"{name:>21}" for name in SETTINGS))
+for label, key, digits in ROWS:
+    cells = []
+    for name in SETTINGS:
+        values = per_run(name, key)[:, -1]
+        cells.append(f"{values.mean():.{digits}f} ({values.min():.{digits}f}–{values.max():.{digits}f})")
+    print(f"{label:>27}" + "".join(f"{cell:>21}" for cell in cells))
+print(f"{'reference length (tokens)':>27}{experiment['reference_length']:>21.2f}")
+
+# %% [markdown]
+# Averages can hide a setting that wins on one seed and loses on the others. Because the runs of
+# one seed share their initial weights and batch order, the fairest comparison is per seed: each
+# setting against ratio 1.0 *at the same seed*.
+
+# %%
+print(f"after epoch {last}, per seed {seeds}:")
+print(f"{'':>15}  {'free-running accuracy (%)':>26}  {'free-running BLEU':>20}  {'output length':>20}")
+for name in SETTINGS:
+    accuracy, bleu_, length = (per_run(name, key)[:, -1] for key in
+                               ("free_running_token_accuracy", "free_running_bleu", "free_running_length"))
+    print(f"{name:>15}  {'  '.join(f'{a:5.1f}' for a in accuracy):>26}  "
+          f"{'  '.join(f'{b:5.1f}' for b in bleu_):>20}  {'  '.join(f'{n:5.2f}' for n in length):>20}")
+print("minus ratio 1.0 at the same seed:")
+for name in SETTINGS[1:]:
+    gaps = [per_run(name, key)[:, -1] - per_run("ratio 1.0", key)[:, -1]
+            for key in ("free_running_token_accuracy", "free_running_bleu", "free_running_length")]
+    print(f"{name:>15}  {'  '.join(f'{g:+5.1f}' for g in gaps[0]):>26}  "
+          f"{'  '.join(f'{g:+5.1f}' for g in gaps[1]):>20}  {'  '.join(f'{g:+5.2f}' for g in gaps[2]):>20}")
+
+epoch_numbers = runs[SETTINGS[0]][0]["epoch"]
+print("\nepochs at which all three ratio-1.0 runs are below all six others:")
+for label, key in [("valid loss", "valid_loss"), ("free-running accuracy", "free_running_token_accuracy"),
+                   ("free-running BLEU", "free_running_bleu")]:
+    others = np.concatenate([per_run(name, key) for name in SETTINGS[1:]])
+    below = per_run("ratio 1.0", key).max(axis=0) < others.min(axis=0)
+    print(f"{label:>22}: {[e for e, b in zip(epoch_numbers, below) if b]}")
+print("\nmean valid loss per epoch:")
+for name in SETTINGS:
+    print(f"{name:>15}: " + "  ".join(f"{v:.2f}" for v in per_run(name, "valid_loss").mean(axis=0)))
+
+# %% [markdown]
+# The figure shows each setting's mean over the seeds as a line, and the range of the three seeds
+# (from the smallest to the largest value at each epoch) as a shaded band.
+
+# %%
+metrics = [("train_loss", "training loss (nats/token)", "Training loss (each with its own inputs)"),
+           ("valid_loss", "validation loss (nats/token)", "Validation loss (teacher-forced)"),
+           ("free_running_token_accuracy", "token accuracy (%)", "Free-running token accuracy"),
+           ("free_running_bleu", "BLEU", "Free-running BLEU")]
+fig, axes = plt.subplots(2, 2, figsize=(11, 7), layout="constrained")
+for ax, (key, ylabel, title) in zip(axes.flat, metrics):
+    curves = {name: per_run(name, key) for name in SETTINGS}  # (seeds, epochs) each
+    plot_lines(epoch_numbers, {name: values.mean(axis=0) for name, values in curves.items()},
+               xlabel="epoch", ylabel=ylabel, title=title, ax=ax)
+    for line, values in zip(ax.get_lines(), curves.values()):  # one band per line, same colour
+        ax.fill_between(epoch_numbers, values.min(axis=0), values.max(axis=0),
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+_ = fig.suptitle(f"Teacher forcing 1.0 vs 0.5 vs an inverse-sigmoid schedule: "
+                 f"mean of {len(seeds)} seeds (line) and their range (band)")
+plt.show()
+
+
+# %% [markdown]
+# What the tables and the figure show, and what they do not:
+#
+# - **Teacher-forced losses favour ratio 1.0, at every seed.** Its validation loss ends at 1.555
+#   on average (1.531–1.569), below every run of ratio 0.5 (1.588–1.708) and of the schedule
+#   (1.686–1.792), and its band lies below the other two at every epoch. It is trained for exactly
+#   the condition this loss measures. The other two show the same link: the schedule's mean
+#   validation loss is below ratio 0.5's for the first five epochs, while its ratio falls from
+#   0.75 to 0.44, and above it from epoch 6 on, once its ratio is down to 0.36 and less: the
+#   more gold input a model has been trained on, the lower this loss.
+#   (Training losses are not comparable across settings: with a ratio below 1 they are computed
+#   on inputs that partly come from the model, a harder task.)
+# - **Free running favours the other two, at every seed.** From epoch 2 on, all three ratio-1.0
+#   runs have a lower free-running token accuracy than all six others. After 8 epochs ratio 1.0
+#   averages 38.7% against 47.9% for ratio 0.5 and 47.8% for the schedule, and at the same seed
+#   it trails by 6.1 to 11.6 points. The models with the *best* validation perplexity translate
+#   *worst* when they have to read their own output: perplexity measured with teacher forcing is
+#   blind to exposure bias.
+# - **The ratio-1.0 models also stop too early.** Their translations average 6.50 tokens
+#   (6.23–6.91) against 7.29 in the references; the other two come close to the reference length
+#   (7.11 and 7.18 on average), and at every seed they are longer than ratio 1.0's. Token
+#   accuracy compares position by position, so a missing token counts as wrong and a word dropped
+#   early shifts the rest of the sentence out of place. How much of the accuracy gap comes from
+#   length, these numbers cannot say.
+# - **BLEU does not settle it.** All nine models are weak (BLEU 9.6 to 15.6, against 87 for
+#   notebook 02's larger, longer-trained model). Ratio 0.5 beats ratio 1.0 at all three seeds,
+#   but by 4.3, 0.3 and 4.7 points; the schedule beats it at seed 0 by 5.9 and is behind at
+#   seeds 1 and 2 (by 0.9 and 0.1). At no epoch are all ratio-1.0 runs below all the others,
+#   and the seed alone moves one setting's BLEU by up to 5.4 points (the schedule's 10.2 to
+#   15.6). BLEU matches n-grams wherever they occur and punishes short output only through its
+#   brevity penalty, so it does not see shifted positions the way token accuracy does. Three
+#   seeds show no consistent BLEU gain.
+# - **Ratio 0.5 and the schedule cannot be told apart.** Their final accuracies differ by 0.1
+#   points on average (47.9% and 47.8%) and their ranges overlap (45.5–49.3% and 44.9–51.2%); in
+#   BLEU ratio 0.5 is 1.5 points ahead on average, well within the spread of the seeds.
+#
+# So, on this small and perfectly regular corpus, feeding weak models some of their own
+# predictions during training (at a constant 0.5 or on a schedule) made their free-running output
+# more accurate at the token level and closer to the reference length, at every one of three
+# seeds, at the price of a higher teacher-forced validation loss; a BLEU gain did not show
+# consistently. That matches the literature's mixed record: Bengio et al. report gains on
+# captioning, parsing and speech recognition, while Huszár (2015) showed that scheduled sampling
+# does not optimise a proper objective (its optimum need not be the true distribution), and He et
+# al. (2021) found that strong language models largely recover from their own early mistakes, so
+# exposure bias distorts their output less than feared.
+#
+# ## Try it
+#
+# - **Other ratios in section 3**: add `0.9` or `0.1` to `RATIOS`, and plot ratio 0.25 in the
+#   position figure. Does the loss grow steadily as the ratio falls?
+# - **Your own schedule in the figure of section 4**: a linear decay that reaches its floor at
+#   epoch 8 (what $c$ does that take?), or the inverse sigmoid with $k = 10$.
+# - **Re-run the experiment** (`TRAIN_FROM_SCRATCH = True`, about 4 minutes;
+#   `teacher_forcing_experiment(seeds=(0,))` trains one seed in a third of the time). To compare
+#   other settings, copy `teacher_forcing_experiment` from `course_utils/recipes.py` into a cell
+#   and change its `settings` dict, e.g. add your linear schedule from exercise 1, or ratio 0.0 —
+#   predict first what pure free running does to the first epochs.
+#
+# ## Exercises
+#
+# Two exercises, each followed by tests. The visible tests tell you what was expected and what
+# came back; the grader also runs hidden tests.
+#
+# ### Exercise 1 — the three decay schedules (3 points)
+#
+# Write `make_schedule(kind, k, c=0.0, eps=0.0)`, which returns a schedule `i -> ε_i` for
+# `fit(teacher_forcing=...)`, with the formulas of section 4:
+#
+# | `kind` | $\varepsilon_i$ | parameters |
+# |--------|-----------------|------------|
+# | `"linear"` | $\max(\epsilon, k - c\,i)$ | `k`, `c`, `eps` |
+# | `"exponential"` | $k^{\,i}$ | `k`, which must satisfy $0 < k < 1$ |
+# | `"inverse_sigmoid"` | $k / (k + \exp(i / k))$ | `k`, which must satisfy $k \ge 1$ |
+#
+# The schedule returns a Python `float`. Raise `ValueError` for another `kind`, or for a `k`
+# outside the range its kind needs (check when `make_schedule` is called, not later).
+
+# %% nbgrader={"grade": false, "grade_id": "make_schedule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def make_schedule(kind, k, c=0.0, eps=0.0):
+    """A teacher-forcing schedule for scheduled sampling (Bengio et al. 2015).
+
+    Args:
+        kind: "linear", "exponential" or "inverse_sigmoid".
+        k: the decay's parameter (see the table above).
+        c, eps: slope and floor of the linear decay (ignored by the others).
+    Returns:
+        a function `schedule(i) -> float` of the (0-based) epoch or step i.
+    Raises:
+        ValueError: for an unknown kind, or k out of range (exponential: 0 < k < 1;
+            inverse_sigmoid: k >= 1).
+    """
+    ### BEGIN SOLUTION
+    if kind == "linear":
+        return lambda i: float(max(eps, k - c * i))
+    if kind == "exponential":
+        if not 0 < k < 1:
+            raise ValueError(f"the exponential decay needs 0 < k < 1, got k={k}")
+        return lambda i: float(k ** i)
+    if kind == "inverse_sigmoid":
+        if k < 1:
+            raise ValueError(f"the inverse-sigmoid decay needs k >= 1, got k={k}")
+        return lambda i: float(k / (k + math.exp(i / k)))
+    raise ValueError(f"kind must be 'linear', 'exponential' or 'inverse_sigmoid', got {kind!r}")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_linear", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: the linear decay, with a floor.
+import math as _math
+
+_schedule = make_schedule("linear", k=1.0, c=0.25, eps=0.1)
+assert callable(_schedule), f"make_schedule should return a function of i, got {type(_schedule).__name__}"
+_got = [_schedule(i) for i in range(6)]
+assert all(isinstance(v, float) for v in _got), (
+    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
+_expected = [1.0, 0.75, 0.5, 0.25, 0.1, 0.1]
+assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
+    f"linear, k=1.0, c=0.25, eps=0.1, i = 0..5: expected {_expected} (max(eps, k - c*i)), got {_got}")
+### BEGIN HIDDEN TESTS
+_schedule = make_schedule("linear", k=0.9, c=0.1, eps=0.0)
+assert _math.isclose(_schedule(3), 0.6) and _schedule(20) == 0.0, (
+    "linear with eps=0: expected 0.6 at i=3 and the floor 0.0 at i=20")
+_schedule = make_schedule("linear", k=0.8)
+assert _math.isclose(_schedule(0), 0.8) and _math.isclose(_schedule(100), 0.8), (
+    "linear with c=0 should stay at k")
+try:
+    make_schedule("cosine", k=1.0)
+except ValueError:
+    pass
+else:
+    raise AssertionError("an unknown kind ('cosine') should raise ValueError")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_exponential", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: the exponential decay.
+import math as _math
+
+_schedule = make_schedule("exponential", k=0.5)
+_got = [_schedule(i) for i in range(4)]
+assert all(isinstance(v, float) for v in _got), (
+    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
+_expected = [1.0, 0.5, 0.25, 0.125]
+assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
+    f"exponential, k=0.5, i = 0..3: expected {_expected} (k ** i), got {_got}")
+### BEGIN HIDDEN TESTS
+_schedule = make_schedule("exponential", k=0.9)
+assert _math.isclose(_schedule(10), 0.9 ** 10), f"exponential, k=0.9, i=10: expected {0.9 ** 10:.6f}"
+for _bad in (1.0, 0.0, 1.5):
+    try:
+        make_schedule("exponential", k=_bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"exponential with k={_bad} should raise ValueError (it needs 0 < k < 1)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_inverse_sigmoid", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: the inverse-sigmoid decay.
+import math as _math
+
+_schedule = make_schedule("inverse_sigmoid", k=3.0)
+_got = [_schedule(i) for i in (0, 3, 6)]
+assert all(isinstance(v, float) for v in _got), (
+    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
+_expected = [3 / (3 + _math.exp(i / 3)) for i in (0, 3, 6)]  # [0.75, 0.5246..., 0.2888...]
+assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
+    f"inverse_sigmoid, k=3, i = 0, 3, 6: expected {[round(e, 4) for e in _expected]}, "
+    f"got {[round(g, 4) for g in _got]}")
+### BEGIN HIDDEN TESTS
+from course_utils.recipes import inverse_sigmoid_schedule as _reference
+_schedule, _expected_schedule = make_schedule("inverse_sigmoid", k=10.0), _reference(k=10.0)
+assert all(_math.isclose(_schedule(i), _expected_schedule(i)) for i in range(0, 60, 7)), (
+    "inverse_sigmoid with k=10 gives wrong values for larger i")
+try:
+    make_schedule("inverse_sigmoid", k=0.5)
+except ValueError:
+    pass
+else:
+    raise AssertionError("inverse_sigmoid with k=0.5 should raise ValueError (it needs k >= 1)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 — mixing gold and predicted inputs (3 points)
+#
+# Write `mix_inputs(gold, predicted, ratio, generator)`, one step of the mixing of section 2:
+# given the gold previous tokens and the model's previous predictions for a batch, return the
+# decoder's next inputs. Draw one uniform number per example,
+# `u = torch.rand(gold.shape, generator=generator)`, and give example $b$ its gold token where
+# `u[b] < ratio`, else its predicted token (`torch.where` helps). So ratio 1.0 always gives the
+# gold tokens and ratio 0.0 always the predictions.
+#
+# Use the `generator` you are given for the draw, so that a seeded generator makes the result
+# repeatable without touching the global random state. Raise `ValueError` if `gold` and
+# `predicted` have different shapes or `ratio` is outside $[0, 1]$. Do not modify the inputs.
+
+# %% nbgrader={"grade": false, "grade_id": "mix_inputs", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def mix_inputs(gold, predicted, ratio, generator=None):
+    """The decoder's next inputs: per example, the gold token with probability `ratio`.
+
+    Args:
+        gold: `(B,)` long, the gold previous tokens.
+        predicted: `(B,)` long, the model's previous predictions.
+        ratio: the teacher-forcing ratio, a float in [0, 1].
+        generator: the `torch.Generator` to draw from (None: the global generator).
+    Returns:
+        `(B,)` long: `gold[b]` where `u[b] < ratio`, else `predicted[b]`, with
+        `u = torch.rand(gold.shape, generator=generator)`.
+    """
+    ### BEGIN SOLUTION
+    if gold.shape != predicted.shape:
+        raise ValueError(f"gold and predicted must have the same shape, got "
+                         f"{tuple(gold.shape)} and {tuple(predicted.shape)}")
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
+    use_gold = torch.rand(gold.shape, generator=generator) < ratio  # (B,)
+    return torch.where(use_gold, gold, predicted)  # (B,)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_edges", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: ratio 1.0 gives the gold tokens, ratio 0.0 the predictions.
+import torch as _torch
+
+_gold, _predicted = _torch.tensor([5, 6, 7, 8]), _torch.tensor([9, 9, 9, 9])
+_got = mix_inputs(_gold, _predicted, 1.0, _torch.Generator().manual_seed(0))
+assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
+assert _got.shape == (4,) and _got.dtype == _torch.long, (
+    f"expected a (4,) long tensor, got shape {tuple(_got.shape)} and dtype {_got.dtype}")
+assert _got.tolist() == [5, 6, 7, 8], f"ratio 1.0: expected the gold tokens [5, 6, 7, 8], got {_got.tolist()}"
+_got = mix_inputs(_gold, _predicted, 0.0, _torch.Generator().manual_seed(0))
+assert _got.tolist() == [9, 9, 9, 9], f"ratio 0.0: expected the predictions [9, 9, 9, 9], got {_got.tolist()}"
+assert _gold.tolist() == [5, 6, 7, 8] and _predicted.tolist() == [9, 9, 9, 9], (
+    "mix_inputs modified its inputs: build a new tensor instead")
+### BEGIN HIDDEN TESTS
+_got = mix_inputs(_torch.tensor([3]), _torch.tensor([4]), 1.0, None)
+assert _got.tolist() == [3], f"a batch of one with ratio 1.0 and generator=None: expected [3], got {_got.tolist()}"
+for _bad_ratio in (1.5, -0.1):
+    try:
+        mix_inputs(_gold, _predicted, _bad_ratio, None)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"ratio={_bad_ratio} should raise ValueError")
+try:
+    mix_inputs(_gold, _torch.tensor([9, 9, 9]), 0.5, None)
+except ValueError:
+    pass
+else:
+    raise AssertionError("gold and predicted of different shapes should raise ValueError")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_seeded", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: with a seeded generator the choice is exactly u < ratio, u = torch.rand(B).
+import torch as _torch
+
+# torch.rand(8, generator=torch.Generator().manual_seed(0)) is
+# [0.4963, 0.7682, 0.0885, 0.1320, 0.3074, 0.6341, 0.4901, 0.8964]: below 0.5 at 0, 2, 3, 4, 6.
+_gold, _predicted = _torch.arange(10, 18), _torch.arange(20, 28)
+_got = mix_inputs(_gold, _predicted, 0.5, _torch.Generator().manual_seed(0))
+_expected = [10, 21, 12, 13, 14, 25, 16, 27]
+assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
+assert _got.tolist() == _expected, (
+    f"ratio 0.5, generator seeded with 0: expected {_expected} (gold where u < 0.5), got {_got.tolist()}")
+### BEGIN HIDDEN TESTS
+_generator = _torch.Generator().manual_seed(0)
+mix_inputs(_gold, _predicted, 0.5, _generator)
+_got = mix_inputs(_gold, _predicted, 0.5, _generator)
+assert _got.tolist() == [10, 21, 12, 13, 14, 15, 16, 27], (
+    "a second call with the same generator should use the next 8 draws of that generator")
+_gold2, _predicted2 = _torch.tensor([[1, 2], [3, 4]]), _torch.tensor([[5, 6], [7, 8]])
+_got = mix_inputs(_gold2, _predicted2, 0.5, _torch.Generator().manual_seed(1))
+_u = _torch.rand((2, 2), generator=_torch.Generator().manual_seed(1))
+assert _got.tolist() == _torch.where(_u < 0.5, _gold2, _predicted2).tolist(), (
+    "draw u with gold's shape, torch.rand(gold.shape, generator=generator)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_share", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: over many examples the share of gold tokens is close to the ratio, and the
+# global random state is left alone when a generator is given.
+import torch as _torch
+
+_n = 100_000
+_state = _torch.get_rng_state()
+_got = mix_inputs(_torch.zeros(_n, dtype=_torch.long), _torch.ones(_n, dtype=_torch.long), 0.3,
+                  _torch.Generator().manual_seed(0))
+assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
+assert _torch.equal(_state, _torch.get_rng_state()), (
+    "mix_inputs changed the global random state: draw with torch.rand(..., generator=generator)")
+_share = float((_got == 0).float().mean())
+assert abs(_share - 0.3) < 0.01, f"ratio 0.3 over {_n} examples: expected about 30% gold tokens, got {100 * _share:.1f}%"
+### BEGIN HIDDEN TESTS
+for _ratio in (0.05, 0.7):
+    _got = mix_inputs(_torch.zeros(_n, dtype=_torch.long), _torch.ones(_n, dtype=_torch.long),
+                      _ratio, _torch.Generator().manual_seed(3))
+    _share = float((_got == 0).float().mean())
+    assert abs(_share - _ratio) < 0.01, f"ratio {_ratio}: expected about {100 * _ratio:.0f}% gold tokens, got {100 * _share:.1f}%"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Check your work.** Restart the kernel and run all cells (*Kernel → Restart Kernel and Run
+# All Cells…*), then click **Validate** in the notebook toolbar, or run
+# `.venv/bin/nbgrader validate notebooks/03_teacher_forcing/03_teacher_forcing.ipynb` from the repository root.
+# Validation runs the visible tests only; the grader also runs hidden ones.

@@ -1,0 +1,56 @@
+"""notebook_sources/: every solution notebook is what its committed text source builds.
+
+The `.ipynb` files under solutions/ are outputs of `make notebooks` (notebook_sources/build.py);
+a notebook edited by hand, or a source edited without rebuilding, fails here. Outputs are not
+compared: nbval re-runs every cell against them.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("notebook_build", REPO / "notebook_sources" / "build.py")
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+
+SOURCES = build.sources()
+
+
+def test_every_solution_notebook_has_a_source():
+    notebooks = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
+    assert notebooks, "solutions/ is empty"
+    assert [s.stem for s in SOURCES] == notebooks, (
+        f"solutions/ holds {notebooks}, notebook_sources/ has sources for "
+        f"{[s.stem for s in SOURCES]}: each notebook needs notebook_sources/<name>.py")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_committed_notebook_is_what_its_source_builds(source):
+    found = build.differences(source)
+    assert not found, (f"solutions/{source.stem}/{source.stem}.ipynb is not what "
+                       f"notebook_sources/{source.name} builds: {found}; run `make notebooks`")
+
+
+def test_the_comparison_sees_an_edited_source(tmp_path):
+    """A change in a cell's text, its metadata or the cell list is reported."""
+    source = SOURCES[0]
+    text = source.read_text()
+    edited = tmp_path / source.name
+    edited.write_text(text.replace("# %% [markdown]", "# %% [markdown]\n# An extra line.", 1))
+    assert any("source differs" in line for line in build.differences(edited))
+    edited.write_text(text.replace('"points": 2', '"points": 3', 1))
+    assert any("metadata differs" in line for line in build.differences(edited))
+    edited.write_text(text + "\n# %%\nprint('one more cell')\n")
+    assert any("cells committed" in line for line in build.differences(edited))
+
+
+def test_built_cells_have_fixed_ids():
+    notebook = build.build(SOURCES[0])
+    ids = [cell.id for cell in notebook.cells]
+    assert len(set(ids)) == len(ids)
+    graded = [c for c in notebook.cells if "nbgrader" in c.metadata]
+    assert graded and all(c.id == c.metadata["nbgrader"]["grade_id"] for c in graded)
+    assert build.build(SOURCES[0]) == notebook, "two builds of one source differ"
