@@ -14,9 +14,9 @@ and shrinks as the model grows.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-import json
 from pathlib import Path
 
 import torch
@@ -24,10 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for beam_baseline
 from beam_baseline import beam_search_baseline  # noqa: E402
 
-from course_utils.checkpoints import pretrained  # noqa: E402
-from course_utils.data import encode_batch  # noqa: E402
-from course_utils.decoding import beam_search  # noqa: E402
-from course_utils.recipes import translation_splits  # noqa: E402
+from course_utils import beam_search, encode_batch, pretrained, translation_splits  # noqa: E402
 
 
 def load_model():

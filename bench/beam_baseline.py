@@ -13,6 +13,7 @@ import math
 import torch
 
 from course_utils.decoding import Hypothesis
+from course_utils.models import evaluating
 
 
 def _lp(length: int, alpha: float) -> float:
@@ -71,12 +72,8 @@ def beam_search_one(model, src: torch.Tensor, src_length: int, beam_size: int = 
 
 def beam_search_baseline(model, src: torch.Tensor, src_lengths: torch.Tensor,
                          **kwargs) -> list[list[Hypothesis]]:
-    """`beam_search_one` for each row of `src (B, S)`, under inference_mode and eval()."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return [beam_search_one(model, src[i], int(n), **kwargs)
-                    for i, n in enumerate(src_lengths.tolist())]
-    finally:
-        model.train(was_training)
+    """`beam_search_one` for each row of `src (B, S)`, inside `evaluating(model)` (eval mode,
+    inference mode), as the batched version runs."""
+    with evaluating(model):
+        return [beam_search_one(model, src[i], int(n), **kwargs)
+                for i, n in enumerate(src_lengths.tolist())]

@@ -26,19 +26,16 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_baseline import TextbookSeq2Seq  # noqa: E402
 
-from course_utils.data import Vocab, make_loader  # noqa: E402
-from course_utils.metrics import mean_token_nll  # noqa: E402
-from course_utils.models import Seq2Seq, Seq2SeqConfig, count_parameters  # noqa: E402
-from course_utils.recipes import translation_splits  # noqa: E402
-from course_utils.training import set_seed  # noqa: E402
+from course_utils import (RECIPES, Seq2Seq, Seq2SeqConfig, Vocab, count_parameters,  # noqa: E402
+                          make_loader, mean_token_nll, set_seed, translation_splits)
 
-SIZES = dict(emb_dim=64, hidden_dim=128, attn_dim=64)  # as the translation_attention recipe
+RECIPE = RECIPES["translation_attention"]  # its sizes, batch size and learning rate
+SIZES = {key: RECIPE.model[key] for key in ("emb_dim", "hidden_dim", "attn_dim")}
 
 
 def build_models(src_vocab, tgt_vocab):
     set_seed(0)
-    ours = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), rnn_type="lstm",
-                                 attention="additive", **SIZES))
+    ours = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), **RECIPE.model))
     set_seed(0)
     textbook = TextbookSeq2Seq(len(src_vocab), len(tgt_vocab), **SIZES)
     return {"course_utils Seq2Seq": ours, "textbook baseline": textbook}
@@ -47,7 +44,7 @@ def build_models(src_vocab, tgt_vocab):
 def train_step(model, optimizer, batch):
     logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
     loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(),
-                                       ignore_index=0)
+                                       ignore_index=model.pad_id)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -59,7 +56,7 @@ def throughput(models, batches, steps, rounds):
     """Target tokens per second of each model, measured in `rounds` interleaved rounds of
     steps // rounds training steps each (after 5 warm-up steps), so that a change in the
     machine's load hits both models alike. Returns {name: [tokens/s of each round]}."""
-    optimizers = {name: torch.optim.Adam(m.parameters(), lr=2e-3) for name, m in models.items()}
+    optimizers = {name: torch.optim.Adam(m.parameters(), lr=RECIPE.train.lr) for name, m in models.items()}
     for name, model in models.items():
         for batch in batches[:5]:
             train_step(model, optimizers[name], batch)
@@ -78,7 +75,7 @@ def throughput(models, batches, steps, rounds):
 
 def loss_after_budget(model, batches, valid, seconds):
     """Train for `seconds` of wall-clock time; return (steps done, validation loss)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=RECIPE.train.lr)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         model.train()
@@ -100,7 +97,8 @@ def main(argv=None) -> int:
     train, valid, _ = translation_splits()
     src_vocab = Vocab.build([en.split() for en, _ in train])
     tgt_vocab = Vocab.build([fr.split() for _, fr in train])
-    batches = list(make_loader(train, src_vocab, tgt_vocab, batch_size=64, seed=0))
+    batches = list(make_loader(train, src_vocab, tgt_vocab, batch_size=RECIPE.batch_size,
+                               seed=0))
     valid_batches = list(make_loader(valid[:500], src_vocab, tgt_vocab, batch_size=250,
                                      shuffle=False))
 
@@ -115,8 +113,8 @@ def main(argv=None) -> int:
 
     ratios = [a / b for a, b in zip(rates["course_utils Seq2Seq"], rates["textbook baseline"])]
     ratio = statistics.median(ratios)
-    print(f"training throughput, {args.steps} steps of batch 64 in {args.rounds} interleaved "
-          f"rounds, {args.threads} thread(s); medians")
+    print(f"training throughput, {args.steps} steps of batch {RECIPE.batch_size} in "
+          f"{args.rounds} interleaved rounds, {args.threads} thread(s); medians")
     print(f"{'model':<22}{'params':>10}{'tokens/s':>11}{'steps in ' + str(args.budget) + ' s':>16}"
           f"{'valid loss':>12}")
     for name, r in results.items():

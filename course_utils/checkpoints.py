@@ -1,11 +1,13 @@
 """Small trained models shipped with the course, so notebooks "load" in seconds.
 
-A checkpoint is one `torch.save` file holding plain data only (loaded with
-`weights_only=True`, so loading never runs pickled code):
+`Trained` is a model with its vocabularies and what training measured: what a recipe
+(`course_utils.recipes`) returns, what `save_checkpoint` writes and what `load_checkpoint` and
+`pretrained` give back. A checkpoint is one `torch.save` file holding plain data only (loaded
+with `weights_only=True`, so loading never runs pickled code):
 
     {"config": Seq2SeqConfig as a dict, "state_dict": weights,
      "src_vocab": Vocab.to_dict(), "tgt_vocab": Vocab.to_dict(),
-     "history": the dict returned by `fit`, "extra": recipe-specific results}
+     "history": History.to_dict(), "extra": recipe-specific results}
 
 The shipped files live in `course_utils/checkpoints/`; `MANIFEST.json` beside them records
 each file's sha256, which `pretrained` checks. `python -m course_utils.pretrain NAME`
@@ -22,6 +24,7 @@ import torch
 
 from .data.vocab import Vocab
 from .models import Seq2Seq, Seq2SeqConfig
+from .training import History
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "MANIFEST.json"
@@ -29,37 +32,40 @@ MAX_BYTES = 2 * 1024 * 1024  # each shipped checkpoint stays under 2 MB
 
 
 @dataclass
-class Pretrained:
-    """A loaded checkpoint: the model (in eval mode), its vocabularies, and what training saw."""
+class Trained:
+    """A trained model (in eval mode once loaded), its vocabularies, and what training saw.
+
+    `extra` holds a recipe's own results, e.g. `{"test": {"bleu": ...}}` for the translation
+    models, `{"test_exact_match": ...}` for reversal.
+    """
 
     model: Seq2Seq
     src_vocab: Vocab
     tgt_vocab: Vocab
-    history: dict = field(default_factory=dict)
+    history: History = field(default_factory=History)
     extra: dict = field(default_factory=dict)
 
 
-def save_checkpoint(path: str | Path, model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab,
-                    history: dict | None = None, extra: dict | None = None) -> Path:
-    """Save a model with its vocabularies and history; returns the path."""
-    model.check_vocabs(src_vocab, tgt_vocab)
+def save_checkpoint(trained: Trained, path: str | Path) -> Path:
+    """Save a model with its vocabularies, history and extra results; returns the path."""
+    trained.model.check_vocabs(trained.src_vocab, trained.tgt_vocab)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "config": model.config.to_dict(),
+        "config": trained.model.config.to_dict(),
         # Contiguous CPU copies, so the file does not depend on the device or on views.
         "state_dict": {k: v.detach().cpu().contiguous().clone()
-                       for k, v in model.state_dict().items()},
-        "src_vocab": src_vocab.to_dict(),
-        "tgt_vocab": tgt_vocab.to_dict(),
-        "history": history or {},
-        "extra": extra or {},
+                       for k, v in trained.model.state_dict().items()},
+        "src_vocab": trained.src_vocab.to_dict(),
+        "tgt_vocab": trained.tgt_vocab.to_dict(),
+        "history": trained.history.to_dict(),
+        "extra": trained.extra,
     }
     torch.save(payload, path)
     return path
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str | None = None) -> Pretrained:
+def load_checkpoint(path: str | Path, device: torch.device | str | None = None) -> Trained:
     """Load a checkpoint written by `save_checkpoint`; the model is put in eval mode."""
     path = Path(path)
     if not path.is_file():
@@ -72,7 +78,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
     model.check_vocabs(src_vocab, tgt_vocab)
     model.load_state_dict(payload["state_dict"])
     model.to(device or "cpu").eval()
-    return Pretrained(model, src_vocab, tgt_vocab, payload["history"], payload["extra"])
+    return Trained(model, src_vocab, tgt_vocab, History.from_dict(payload["history"]),
+                   payload["extra"])
 
 
 def sha256_of(path: str | Path) -> str:
@@ -83,10 +90,10 @@ def read_manifest() -> dict:
     return json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
 
 
-def pretrained(name: str, device: torch.device | str | None = None) -> Pretrained:
+def pretrained(name: str, device: torch.device | str | None = None) -> Trained:
     """Load the shipped checkpoint `name` (see `available()`), after checking its sha256.
 
-    Example: `pre = pretrained("reversal"); pre.model, pre.src_vocab, pre.history`.
+    Example: `pre = pretrained("reversal"); pre.model, pre.src_vocab, pre.history.best_epoch`.
     """
     return load_checkpoint(_verified_path(name), device)
 

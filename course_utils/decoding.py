@@ -1,7 +1,8 @@
 """Decoding: turning a seq2seq model's next-token scores into output sequences.
 
-`greedy_decode`, `beam_search` (returning `Hypothesis` objects), `sample_decode`, and
-`sequence_log_prob` (teacher-forced re-scoring, to tell search errors from model errors).
+`greedy_decode`, `beam_search` (returning `Hypothesis` objects), `sample_decode`,
+`sequence_log_prob` (teacher-forced re-scoring, to tell search errors from model errors), and
+`translate`, greedy decoding from raw sentences to tokens.
 
 Every function talks to the model only through the step interface of docs/DESIGN.md:
 
@@ -22,10 +23,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+
+from .data.batching import check_source, encode_batch
+from .data.vocab import Vocab
+from .models import Seq2Seq, evaluating
 
 
 @dataclass
@@ -64,39 +69,19 @@ def _check_call(model, src, src_lengths, max_len) -> list[int]:
         if not isinstance(getattr(model, name, None), int):
             raise ValueError(f"the model has no integer attribute {name}: set it to the "
                              "target vocabulary's special-token id")
-    if not isinstance(src, torch.Tensor) or src.dim() != 2:
-        raise ValueError("src must be a (batch, src_len) tensor of token ids, got "
-                         f"{tuple(src.shape) if isinstance(src, torch.Tensor) else type(src)}")
-    if src.size(0) == 0 or src.size(1) == 0:
-        raise ValueError(f"empty batch: src has shape {tuple(src.shape)}; pass one sentence "
-                         "or more")
-    if (not isinstance(src_lengths, torch.Tensor) or src_lengths.dim() != 1
-            or src_lengths.size(0) != src.size(0)):
-        raise ValueError(f"src_lengths must be a ({src.size(0)},) tensor, one length per row "
-                         f"of src, got {getattr(src_lengths, 'shape', type(src_lengths))}")
-    lengths = src_lengths.tolist()
-    if min(lengths) < 1 or max(lengths) > src.size(1):
-        raise ValueError(f"src_lengths must lie between 1 and src_len={src.size(1)}, "
-                         f"got {lengths}")
+    lengths = check_source(src, src_lengths)
     if not isinstance(max_len, int) or max_len < 1:
         raise ValueError(f"max_len must be an integer >= 1 (steps, counting </s>), got {max_len}")
     return lengths
 
 
 def _decoding(fn):
-    """Run `fn(model, ...)` under inference_mode with an nn.Module model in eval() mode,
-    restoring every submodule's previous mode afterwards (even after an exception)."""
+    """Run `fn(model, ...)` inside `evaluating(model)`: eval mode, inference mode, and every
+    submodule's previous mode restored afterwards (even after an exception)."""
     @functools.wraps(fn)
     def wrapper(model, *args, **kwargs):
-        modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
-        try:
-            if modes:
-                model.eval()
-            with torch.inference_mode():
-                return fn(model, *args, **kwargs)
-        finally:
-            for module, training in modes:
-                module.training = training
+        with evaluating(model):
+            return fn(model, *args, **kwargs)
     return wrapper
 
 
@@ -168,6 +153,26 @@ def greedy_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: 
     """
     return _one_token_at_a_time(model, src, src_lengths, max_len,
                                 lambda log_probs: log_probs.argmax(-1), return_attention)
+
+
+def translate(model: Seq2Seq, sentences: Sequence[str], src_vocab: Vocab, tgt_vocab: Vocab,
+              tokenize: Callable[[str], list[str]] = str.split, max_len: int = 30,
+              batch_size: int = 256) -> list[list[str]]:
+    """Greedy translations of raw sentences, as token lists (no `<s>` / `</s>`), in order.
+
+    Each sentence is tokenised (`str.split` for words, `list` for characters), encoded with
+    `src_vocab` (unknown tokens become `<unk>`), and greedy-decoded for at most `max_len`
+    steps; the output ids are decoded with `tgt_vocab`. Sentences go through the model
+    `batch_size` at a time: a batch costs little more than one sentence.
+    """
+    model.check_vocabs(src_vocab, tgt_vocab)
+    outputs: list[list[str]] = []
+    for start in range(0, len(sentences), batch_size):
+        src, lengths = encode_batch(sentences[start:start + batch_size], src_vocab, tokenize,
+                                    device=model.device)  # (B, S), (B,)
+        for ids in greedy_decode(model, src, lengths, max_len):
+            outputs.append(tgt_vocab.decode(ids))
+    return outputs
 
 
 @_decoding

@@ -1,4 +1,5 @@
-"""Evaluation metrics: perplexity, corpus BLEU, exact match and token accuracy.
+"""Evaluation metrics: perplexity, corpus BLEU, exact match and token accuracy, and
+`evaluate_translation`, which greedy-decodes a test set and reports all three output scores.
 
 Perplexity is token-level, exp(mean negative log-likelihood per target token), as in
 Jurafsky & Martin, "Speech and Language Processing", ch. 3; `</s>` counts as a token and
@@ -8,12 +9,24 @@ BLEU Scores"), never a hand-rolled formula, so scores compare with published one
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import sacrebleu
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .data.vocab import Vocab
+from .decoding import translate
+from .models import Seq2Seq, evaluating
+
+
+def _model_pad_id(model) -> int:
+    """The model's `pad_id`: the target padding that losses skip (ValueError if it has none)."""
+    pad_id = getattr(model, "pad_id", None)
+    if not isinstance(pad_id, int):
+        raise ValueError("the model has no integer pad_id: set it to the target <pad> id")
+    return pad_id
 
 
 def _nll_sum(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> tuple[float, int]:
@@ -58,23 +71,16 @@ def mean_token_nll(model: nn.Module, batches: Iterable, device: torch.device | N
         short sentences, as much weight as a full one, so the result would depend on how the
         corpus was cut into batches.
     """
-    pad_id = getattr(model, "pad_id", None)
-    if not isinstance(pad_id, int):
-        raise ValueError("the model has no integer pad_id: set it to the target <pad> id")
+    pad_id = _model_pad_id(model)
     if device is None:
         device = next(model.parameters(), torch.empty(0)).device
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                batch = batch.to(device)
-                logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-                nll, n = _nll_sum(logits, batch.tgt_out, pad_id)
-                total, count = total + nll, count + n
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        for batch in batches:
+            batch = batch.to(device)
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+            nll, n = _nll_sum(logits, batch.tgt_out, pad_id)
+            total, count = total + nll, count + n
     if count == 0:
         raise ValueError("no target tokens: the batches are empty or all padding")
     return total / count
@@ -149,3 +155,21 @@ def token_accuracy(predictions: Sequence[Sequence[int]], references: Sequence[Se
     right = sum(p_tok == r_tok for p, r in zip(predictions, references)
                 for p_tok, r_tok in zip(p, r))
     return right / total
+
+
+def evaluate_translation(model: Seq2Seq, pairs: Sequence[tuple], src_vocab: Vocab,
+                         tgt_vocab: Vocab, tokenize: Callable[[str], list[str]] = str.split,
+                         max_len: int = 30) -> dict[str, float]:
+    """Greedy-decode the sources of `pairs` (`(source, reference, ...)` tuples) with
+    `translate` and score the outputs against the references, all in %:
+
+        {"bleu": corpus BLEU, "exact_match": sentences right in full,
+         "token_accuracy": reference positions right}
+    """
+    hypotheses = translate(model, [p[0] for p in pairs], src_vocab, tgt_vocab, tokenize, max_len)
+    references = [tokenize(p[1]) for p in pairs]
+    return {
+        "bleu": bleu([" ".join(h) for h in hypotheses], [" ".join(r) for r in references]),
+        "exact_match": 100 * exact_match(hypotheses, references),
+        "token_accuracy": 100 * token_accuracy(hypotheses, references),
+    }

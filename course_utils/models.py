@@ -12,12 +12,15 @@ that is the training fast path.
 
 `Seq2Seq` also implements the step interface that `course_utils.decoding` uses:
 `encode(src, src_lengths) -> state`, `step(prev_tokens, state) -> (log_probs, state)`,
-`reorder(state, index) -> state`, plus `bos_id`, `eos_id`, `pad_id`.
+`reorder(state, index) -> state`, plus `bos_id`, `eos_id`, `pad_id`. `evaluating(model)` is
+how decoding and evaluation run any model: eval mode, no autograd, modes restored afterwards.
 
 Special tokens follow `course_utils.data`: `<pad>` = 0, `<s>` = 1, `</s>` = 2, `<unk>` = 3.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -25,6 +28,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import AdditiveAttention, MultiplicativeAttention
+from .data.batching import check_source
 from .data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 # A GRU's hidden state is one tensor (layers, N, H); an LSTM's is a pair (h, c) of them.
@@ -98,9 +102,11 @@ class Encoder(nn.Module):
         self.rnn = _make_rnn(cfg, cfg.bidirectional)
         self.output_dim = cfg.hidden_dim * (2 if cfg.bidirectional else 1)
         if cfg.bidirectional:
-            # The bridge maps [forward; backward] final states to the decoder's initial state.
+            # The bridge maps [forward; backward] final states to the decoder's initial state;
+            # an LSTM's cell state c gets a bridge of its own, a GRU has no c.
             self.bridge_h = nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim)
-            self.bridge_c = nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim)
+            if cfg.rnn_type == "lstm":
+                self.bridge_c = nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor
                 ) -> tuple[torch.Tensor, Hidden]:
@@ -189,10 +195,6 @@ class Seq2Seq(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    def count_parameters(self) -> int:
-        """Number of trainable parameters."""
-        return count_parameters(self)
 
     def check_vocabs(self, src_vocab, tgt_vocab) -> None:
         """Raise ValueError if the vocabularies' sizes do not match the embeddings."""
@@ -283,18 +285,7 @@ class Seq2Seq(nn.Module):
 
     # --- checks a student can trip --------------------------------------------------------
     def _check_source(self, src: torch.Tensor, src_lengths: torch.Tensor) -> None:
-        if src.dim() != 2:
-            raise ValueError(f"src must be (batch, src_len) token ids, got shape {tuple(src.shape)}")
-        if src.size(0) == 0 or src.size(1) == 0:
-            raise ValueError(f"empty batch: src has shape {tuple(src.shape)}")
-        if src_lengths.dim() != 1 or src_lengths.size(0) != src.size(0):
-            raise ValueError(
-                f"src_lengths must have one length per sentence, shape ({src.size(0)},), "
-                f"got {tuple(src_lengths.shape)}"
-            )
-        if int(src_lengths.min()) < 1 or int(src_lengths.max()) > src.size(1):
-            raise ValueError(f"src_lengths must lie between 1 and src_len={src.size(1)}, got "
-                             f"{src_lengths.tolist()}")
+        check_source(src, src_lengths)
         _check_ids(src, self.config.src_vocab_size, "src")
 
     def _check_target(self, tgt_in: torch.Tensor, batch: int) -> None:
@@ -318,3 +309,22 @@ def _check_ids(ids: torch.Tensor, vocab_size: int, name: str) -> None:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of any module."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@contextmanager
+def evaluating(model) -> Iterator[None]:
+    """Run the body in eval mode (no dropout) and under `torch.inference_mode()` (no autograd).
+
+    Every submodule's own training flag is restored afterwards, even after an exception, so a
+    model that was training goes on training, and one frozen in parts stays so. Any object
+    works: a model that is not an `nn.Module` (a toy with the step interface) has no modes.
+    """
+    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
+    try:
+        if modes:
+            model.eval()
+        with torch.inference_mode():
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training

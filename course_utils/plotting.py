@@ -7,7 +7,7 @@ title and axis labels.
 
 The attention heatmap follows the usual NMT picture (Bahdanau et al. 2015, fig. 3): source
 tokens along x, target tokens down y, one row per decoding step. Inputs may be PyTorch
-tensors or anything NumPy can read; nothing here needs torch.
+tensors or anything NumPy can read; training curves take the `History` that `fit` returns.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+
+from .training import History
 
 __all__ = ["plot_attention", "plot_training_curves", "plot_lines", "plot_bars"]
 
@@ -111,15 +113,15 @@ def plot_attention(weights, src_tokens: Sequence[str], tgt_tokens: Sequence[str]
     return ax
 
 
-def plot_training_curves(history: Mapping, ax: Axes | None = None,
+def plot_training_curves(history: History, ax: Axes | None = None,
                          title: str = "Training curves") -> Axes:
     """Train and validation loss per epoch, validation perplexity on a second y-axis.
 
     Args:
-        history: dict of per-epoch lists as returned by `course_utils.training.fit`:
-            `train_loss` (required), `valid_loss`, `valid_ppl`, `valid_bleu` (optional),
-            `epoch` (optional, else 1, 2, ...), `best_epoch` (optional int, marked with a
-            dotted vertical line).
+        history: the `History` that `fit` returned (or `Trained.history`): `train_loss`
+            (required), `valid_loss` and `valid_ppl` (if validated), the metric
+            `valid_bleu` (if recorded), `epoch` (else 1, 2, ...), `best_epoch` (if set,
+            marked with a dotted vertical line). A dict of the same lists works too.
         ax: Axes for the losses; perplexity goes on `ax.twinx()`. When None, a new figure is
             made, with a second panel for `valid_bleu` if the history has it. (With an `ax`
             of your own, BLEU is not drawn: use `plot_lines` on another Axes.)
@@ -129,21 +131,25 @@ def plot_training_curves(history: Mapping, ax: Axes | None = None,
         The loss Axes; the others are in `ax.figure.axes`.
 
     Raises:
-        ValueError: if `train_loss` is missing or empty, or the lists differ in length.
+        ValueError: if `train_loss` is empty, or the lists differ in length.
     """
-    if "train_loss" not in history:
-        raise ValueError(f"history has no 'train_loss'; its keys are {sorted(history)}. "
-                         "Pass the dict that fit() returned.")
-    n = len(history["train_loss"])
+    if isinstance(history, Mapping):
+        history = History.from_dict(history)
+    if not isinstance(history, History):
+        raise ValueError(f"history must be the History that fit() returned, got "
+                         f"{type(history).__name__}")
+    n = len(history.train_loss)
     if n == 0:
-        raise ValueError("history['train_loss'] is empty: train for at least one epoch.")
-    per_epoch = ["train_loss", "valid_loss", "valid_ppl", "valid_bleu", "epoch"]
-    for key in per_epoch:
-        if key in history and len(history[key]) != n:
-            raise ValueError(f"history['{key}'] has {len(history[key])} entries but "
-                             f"history['train_loss'] has {n}; all lists are per epoch.")
-    epochs = list(history.get("epoch", range(1, n + 1)))
-    has_bleu = len(history.get("valid_bleu", [])) > 0
+        raise ValueError("history.train_loss is empty: train for at least one epoch.")
+    bleu = history.metrics.get("valid_bleu", [])
+    per_epoch = {"valid_loss": history.valid_loss, "valid_ppl": history.valid_ppl,
+                 "metrics['valid_bleu']": bleu, "epoch": history.epoch}
+    for name, values in per_epoch.items():
+        if values and len(values) != n:
+            raise ValueError(f"history.{name} has {len(values)} entries but "
+                             f"history.train_loss has {n}; all lists are per epoch.")
+    epochs = history.epoch or list(range(1, n + 1))
+    has_bleu = len(bleu) > 0
 
     if ax is None:
         n_panels = 2 if has_bleu else 1
@@ -154,18 +160,18 @@ def plot_training_curves(history: Mapping, ax: Axes | None = None,
     else:
         bleu_ax = None
 
-    lines = ax.plot(epochs, history["train_loss"], marker="o", color="tab:blue",
+    lines = ax.plot(epochs, history.train_loss, marker="o", color="tab:blue",
                     label="train loss")
-    if "valid_loss" in history:
-        lines += ax.plot(epochs, history["valid_loss"], marker="o", color="tab:orange",
+    if history.valid_loss:
+        lines += ax.plot(epochs, history.valid_loss, marker="o", color="tab:orange",
                          label="valid loss")
-    if "valid_ppl" in history:
+    if history.valid_ppl:
         ppl_ax = ax.twinx()
-        lines += ppl_ax.plot(epochs, history["valid_ppl"], marker="s", linestyle="--",
+        lines += ppl_ax.plot(epochs, history.valid_ppl, marker="s", linestyle="--",
                              color="tab:green", label="valid perplexity")
         ppl_ax.set_ylabel("validation perplexity")
-    if history.get("best_epoch") is not None:
-        lines.append(ax.axvline(history["best_epoch"], color="grey", linestyle=":",
+    if history.best_epoch is not None:
+        lines.append(ax.axvline(history.best_epoch, color="grey", linestyle=":",
                                 label="best epoch (kept)"))
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss (nats per token)")
@@ -175,7 +181,7 @@ def plot_training_curves(history: Mapping, ax: Axes | None = None,
     ax.legend(lines, [line.get_label() for line in lines])
 
     if bleu_ax is not None:
-        plot_lines(epochs, {"valid BLEU": history["valid_bleu"]}, xlabel="epoch",
+        plot_lines(epochs, {"valid BLEU": bleu}, xlabel="epoch",
                    ylabel="BLEU", title="Validation BLEU", ax=bleu_ax)
     return ax
 

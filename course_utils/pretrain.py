@@ -1,8 +1,9 @@
 """Regenerate the shipped checkpoints: `python -m course_utils.pretrain NAME [NAME ...]` or `--all`.
 
-Each recipe in `course_utils.recipes` trains on the CPU with one thread and fixed seeds, so a
-rerun on the same software gives the same weights; the file and its sha256 go into
-`course_utils/checkpoints/` and `MANIFEST.json`.
+Each recipe in `course_utils.recipes.RECIPES` trains on the CPU with one thread and fixed
+seeds, so a rerun on the same software gives the same weights; the file (`NAME.pt`, or
+`NAME.json` for an experiment's results) and its sha256 go into `course_utils/checkpoints/`
+and `MANIFEST.json`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import CHECKPOINT_DIR, MANIFEST, MAX_BYTES, read_manifest, save_checkpoint, sha256_of
-from .recipes import RECIPES, Trained
+from .recipes import RECIPES, Experiment, run_experiment, train_recipe
 
 
 def regenerate(name: str, progress: bool = True, out_dir: Path = CHECKPOINT_DIR) -> dict:
@@ -25,14 +26,13 @@ def regenerate(name: str, progress: bool = True, out_dir: Path = CHECKPOINT_DIR)
         raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
     torch.set_num_threads(1)  # one thread: the same float reductions on every machine
     start = time.perf_counter()
-    result = RECIPES[name](progress=progress)
-    seconds = time.perf_counter() - start
-    if isinstance(result, Trained):
-        path = save_checkpoint(out_dir / f"{name}.pt", result.model, result.src_vocab,
-                               result.tgt_vocab, result.history, result.extra)
-    else:  # results only, no weights
+    if isinstance(RECIPES[name], Experiment):  # results only, no weights
+        results = run_experiment(name, progress=progress)
         path = out_dir / f"{name}.json"
-        path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    else:
+        path = save_checkpoint(train_recipe(name, progress=progress), out_dir / f"{name}.pt")
+    seconds = time.perf_counter() - start
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise ValueError(f"{path.name} is {size / 1e6:.1f} MB, over the 2 MB limit: shrink the model")

@@ -1,7 +1,13 @@
-"""The course's datasets and the recipes that train its shipped checkpoints.
+"""The recipes that train the course's shipped checkpoints, as data, and the code that runs them.
 
-Notebooks and `python -m course_utils.pretrain` share these functions, so a notebook's
-"train from scratch" switch runs exactly the recipe that produced the checkpoint it loads.
+`RECIPES` maps a name to what to train on (a task), which model (`Seq2SeqConfig`'s arguments)
+and how (`TrainConfig`), as nanoGPT's config files do; `train_recipe(name)` runs one and
+returns a `Trained`. Notebooks and `python -m course_utils.pretrain` both run them, so a
+notebook's "train from scratch" switch runs exactly the recipe that produced the checkpoint it
+loads. A variant is a `dataclasses.replace` away:
+
+    recipe = RECIPES["translation_bottleneck"]
+    small = train_recipe(replace(recipe, model={**recipe.model, "hidden_dim": 32}))
 
 | name | notebooks | what |
 |------|-----------|------|
@@ -9,194 +15,181 @@ Notebooks and `python -m course_utils.pretrain` share these functions, so a note
 | `translation_bottleneck` | 02, 04, 05, 06 | LSTM encoder-decoder, no attention |
 | `translation_attention` | 04, 05, 06 | the same with additive (Bahdanau) attention |
 | `translation_general` | 06 | the same with multiplicative (Luong `general`) attention |
-| `teacher_forcing` | 03 | results only: ratio 1.0 vs 0.5 vs a schedule, seeds 0, 1, 2 |
+| `teacher_forcing` | 03 | an `Experiment`, results only: ratio 1.0 vs 0.5 vs a schedule, seeds 0, 1, 2 |
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
-import torch
-
-from .data import Vocab, encode_batch, make_loader, reversal_pairs, split_pairs, translation_pairs
-from .decoding import greedy_decode
-from .metrics import bleu, exact_match, token_accuracy
+from .checkpoints import Trained
+from .data import Vocab, make_loader, reversal_splits, translation_splits
+from .decoding import translate
+from .metrics import bleu, evaluate_translation, token_accuracy
 from .models import Seq2Seq, Seq2SeqConfig
-from .training import fit, set_seed
-
-# --- datasets ------------------------------------------------------------------------------
-REVERSAL_LENGTHS = (3, 10)  # training lengths; notebook 01 tests beyond them
+from .training import History, Schedule, TrainConfig, fit, inverse_sigmoid_schedule, set_seed
 
 
-def reversal_splits(n: int = 12000, seed: int = 0):
-    """Train, valid and test `(string, reversed)` pairs of 3–10 letters from "abcdefghij"."""
-    pairs = reversal_pairs(n, *REVERSAL_LENGTHS, seed=seed)
-    return split_pairs(pairs, valid_frac=0.1, test_frac=0.1, seed=seed)
+# --- tasks: the data, and how a model is scored on it ---------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """A dataset and how a model trained on it is scored (with `evaluate_translation`)."""
+
+    splits: Callable[[int], tuple[list, list, list]]  # corpus size -> train, valid, test pairs
+    size: int  # the corpus size, unless a recipe says otherwise
+    tokenize: Callable[[str], list[str]]  # `list`: characters; `str.split`: words
+    shared_vocab: bool  # one vocabulary for both sides (reversal: the same alphabet)
+    max_len: int  # greedy decoding steps when scoring
+    monitor: int | None  # validation pairs scored after each epoch; None: all of them
+    metric: str  # the score recorded after each epoch, as "valid_<metric>"
+    # What of the test scores goes into `Trained.extra` (the shipped files' format).
+    test_extra: Callable[[dict], dict]
+
+    def vocabs(self, train: list) -> tuple[Vocab, Vocab]:
+        """The source and target vocabularies of the training pairs."""
+        src = Vocab.build([self.tokenize(pair[0]) for pair in train])
+        if self.shared_vocab:
+            return src, src
+        return src, Vocab.build([self.tokenize(pair[1]) for pair in train])
+
+    def score(self, model: Seq2Seq, pairs: list, src_vocab: Vocab, tgt_vocab: Vocab) -> dict:
+        return evaluate_translation(model, pairs, src_vocab, tgt_vocab, self.tokenize,
+                                    self.max_len)
 
 
-def translation_splits(n: int = 24000, seed: int = 0, with_alignments: bool = False):
-    """Train, valid and test English→French pairs from the generated corpus."""
-    pairs = translation_pairs(n, seed=seed, with_alignments=with_alignments)
-    return split_pairs(pairs, valid_frac=0.05, test_frac=0.05, seed=seed)
+TASKS = {
+    "reversal": Task(reversal_splits, size=12000, tokenize=list, shared_vocab=True,
+                     max_len=20, monitor=None, metric="exact_match",
+                     test_extra=lambda scores: {"test_exact_match": scores["exact_match"]}),
+    "translation": Task(translation_splits, size=24000, tokenize=str.split, shared_vocab=False,
+                        max_len=30, monitor=500, metric="bleu",
+                        test_extra=lambda scores: {"test": scores}),
+}
 
 
-# --- evaluation helpers shared by recipes and notebooks ----------------------------------------
-def translate(model: Seq2Seq, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab,
-              tokenize: Callable = str.split, max_len: int = 30, batch_size: int = 256
-              ) -> list[list[str]]:
-    """Greedy translations of raw sentences, as token lists (batched for speed)."""
-    model.check_vocabs(src_vocab, tgt_vocab)
-    outputs: list[list[str]] = []
-    for start in range(0, len(sentences), batch_size):
-        src, lengths = encode_batch(sentences[start:start + batch_size], src_vocab, tokenize,
-                                    device=model.device)
-        for ids in greedy_decode(model, src, lengths, max_len):
-            outputs.append(tgt_vocab.decode(ids))
-    return outputs
+# --- the recipes ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """How one shipped model is trained: on what, which model, how."""
+
+    task: str  # a key of TASKS
+    model: dict  # Seq2SeqConfig's arguments but the vocabulary sizes, which the data sets
+    train: TrainConfig
+    size: int | None = None  # corpus size; None: the task's
+    batch_size: int = 64
+    seed: int = 0  # the initial weights and the batch order
 
 
-def evaluate_translation(model, pairs, src_vocab, tgt_vocab, tokenize=str.split, max_len=30):
-    """Greedy-decode the sources of `pairs`; BLEU, exact match and token accuracy (in %)."""
-    hypotheses = translate(model, [p[0] for p in pairs], src_vocab, tgt_vocab, tokenize, max_len)
-    references = [tokenize(p[1]) for p in pairs]
-    return {
-        "bleu": bleu([" ".join(h) for h in hypotheses], [" ".join(r) for r in references]),
-        "exact_match": 100 * exact_match(hypotheses, references),
-        "token_accuracy": 100 * token_accuracy(hypotheses, references),
-    }
+@dataclass(frozen=True)
+class Experiment:
+    """Results only, no weights kept: `recipe` trained once per teacher-forcing setting and
+    seed; after each epoch, the greedy translations of `monitor` validation sentences are
+    scored (`free_running_token_accuracy` and `free_running_bleu`, in %, and
+    `free_running_length`, mean tokens per translation)."""
+
+    recipe: Recipe
+    teacher_forcing: dict[str, float | Schedule]  # label -> TrainConfig.teacher_forcing
+    seeds: tuple[int, ...] = (0, 1, 2)
+    monitor: int = 300
 
 
-# --- recipes -------------------------------------------------------------------------------
-@dataclass
-class Trained:
-    """What a recipe returns and a checkpoint stores."""
-
-    model: Seq2Seq
-    src_vocab: Vocab
-    tgt_vocab: Vocab
-    history: dict
-    extra: dict = field(default_factory=dict)
+def _translation(attention: str | None) -> Recipe:
+    return Recipe("translation", dict(emb_dim=64, hidden_dim=128, attn_dim=64, rnn_type="lstm",
+                                      attention=attention),
+                  TrainConfig(epochs=10, lr=2e-3, device="cpu"))
 
 
-RECIPES: dict[str, Callable[..., Trained | dict]] = {}
+RECIPES: dict[str, Recipe | Experiment] = {
+    "reversal": Recipe("reversal", dict(emb_dim=32, hidden_dim=64, attn_dim=64, rnn_type="gru",
+                                        attention="additive"),
+                       TrainConfig(epochs=10, lr=3e-3, device="cpu")),
+    "translation_bottleneck": _translation(attention=None),
+    "translation_attention": _translation(attention="additive"),
+    "translation_general": _translation(attention="general"),
+    # Small, briefly trained models: weak models are where exposure bias shows (notebook 03).
+    "teacher_forcing": Experiment(
+        Recipe("translation", dict(emb_dim=32, hidden_dim=64, rnn_type="gru", attention=None),
+               TrainConfig(epochs=8, lr=3e-3, device="cpu"), size=8000),
+        teacher_forcing={"ratio 1.0": 1.0, "ratio 0.5": 0.5,
+                         "inverse sigmoid": inverse_sigmoid_schedule(k=3.0)}),
+}
 
 
-def recipe(name: str):
-    def register(function):
-        RECIPES[name] = function
-        return function
-    return register
+def _lookup(recipe, kind: type):
+    if isinstance(recipe, str):
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+        recipe = RECIPES[recipe]
+    if not isinstance(recipe, kind):
+        raise ValueError(f"expected a {kind.__name__}, got {type(recipe).__name__}: "
+                         f"{'run_experiment' if kind is Recipe else 'train_recipe'} runs it")
+    return recipe
 
 
-@recipe("reversal")
-def train_reversal(progress: bool = True, epochs: int = 10) -> Trained:
-    set_seed(0)
-    train, valid, test = reversal_splits()
-    vocab = Vocab.build([list(s) for s, _ in train])
-    loader = make_loader(train, vocab, vocab, batch_size=64, seed=0, src_tokenize=list,
-                         tgt_tokenize=list)
-    valid_loader = make_loader(valid, vocab, vocab, batch_size=256, shuffle=False,
-                               src_tokenize=list, tgt_tokenize=list)
-    config = Seq2SeqConfig(len(vocab), len(vocab), emb_dim=32, hidden_dim=64, attn_dim=64,
-                           rnn_type="gru", attention="additive")
-    model = Seq2Seq(config)
-
-    def valid_exact_match(epoch, model):
-        got = translate(model, [s for s, _ in valid], vocab, vocab, tokenize=list, max_len=20)
-        return {"valid_exact_match": 100 * exact_match(got, [list(t) for _, t in valid])}
-
-    history = fit(model, loader, valid_loader, epochs=epochs, lr=3e-3, progress=progress,
-                  device=torch.device("cpu"), on_epoch_end=valid_exact_match)
-    got = translate(model, [s for s, _ in test], vocab, vocab, tokenize=list, max_len=20)
-    extra = {"test_exact_match": 100 * exact_match(got, [list(t) for _, t in test])}
-    return Trained(model, vocab, vocab, history, extra)
+def _data(recipe: Recipe):
+    task = TASKS[recipe.task]
+    train, valid, test = task.splits(recipe.size or task.size)
+    src_vocab, tgt_vocab = task.vocabs(train)
+    valid_loader = make_loader(valid, src_vocab, tgt_vocab, batch_size=256, shuffle=False,
+                               src_tokenize=task.tokenize, tgt_tokenize=task.tokenize)
+    return task, (train, valid, test), (src_vocab, tgt_vocab), valid_loader
 
 
-def _translation_model(attention: str | None, progress: bool, epochs: int,
-                       hidden_dim: int = 128) -> Trained:
-    set_seed(0)
-    train, valid, test = translation_splits()
-    src_vocab = Vocab.build([en.split() for en, _ in train])
-    tgt_vocab = Vocab.build([fr.split() for _, fr in train])
-    loader = make_loader(train, src_vocab, tgt_vocab, batch_size=64, seed=0)
-    valid_loader = make_loader(valid, src_vocab, tgt_vocab, batch_size=256, shuffle=False)
-    config = Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=64, hidden_dim=hidden_dim,
-                           attn_dim=64, rnn_type="lstm", attention=attention)
-    model = Seq2Seq(config)
-    monitor = valid[:500]
-
-    def valid_bleu(epoch, model):
-        return {"valid_bleu": evaluate_translation(model, monitor, src_vocab, tgt_vocab)["bleu"]}
-
-    history = fit(model, loader, valid_loader, epochs=epochs, lr=2e-3, progress=progress,
-                  device=torch.device("cpu"), on_epoch_end=valid_bleu)
-    extra = {"test": evaluate_translation(model, test, src_vocab, tgt_vocab)}
-    return Trained(model, src_vocab, tgt_vocab, history, extra)
+def _run(recipe: Recipe, train: list, valid_loader, vocabs: tuple[Vocab, Vocab],
+         on_epoch_end, progress: bool) -> tuple[Seq2Seq, History]:
+    """Seed, build the model, train it: what every run of every recipe does."""
+    task = TASKS[recipe.task]
+    set_seed(recipe.seed)
+    loader = make_loader(train, *vocabs, batch_size=recipe.batch_size, seed=recipe.seed,
+                         src_tokenize=task.tokenize, tgt_tokenize=task.tokenize)
+    model = Seq2Seq(Seq2SeqConfig(len(vocabs[0]), len(vocabs[1]), **recipe.model))
+    history = fit(model, loader, valid_loader, recipe.train, on_epoch_end, progress)
+    return model, history
 
 
-@recipe("translation_bottleneck")
-def train_translation_bottleneck(progress: bool = True, epochs: int = 10,
-                             hidden_dim: int = 128) -> Trained:
-    return _translation_model(None, progress, epochs, hidden_dim)
+def train_recipe(recipe: str | Recipe, progress: bool = True) -> Trained:
+    """Train the recipe `RECIPES[recipe]` (or a `Recipe` of your own), as the shipped
+    checkpoint of that name was trained; `extra` holds its test scores."""
+    recipe = _lookup(recipe, Recipe)
+    task, (train, valid, test), vocabs, valid_loader = _data(recipe)
+    monitor = valid[:task.monitor]
+
+    def valid_score(epoch, model):
+        return {f"valid_{task.metric}": task.score(model, monitor, *vocabs)[task.metric]}
+
+    model, history = _run(recipe, train, valid_loader, vocabs, valid_score, progress)
+    extra = task.test_extra(task.score(model, test, *vocabs))
+    return Trained(model, *vocabs, history, extra)
 
 
-@recipe("translation_attention")
-def train_translation_attention(progress: bool = True, epochs: int = 10,
-                             hidden_dim: int = 128) -> Trained:
-    return _translation_model("additive", progress, epochs, hidden_dim)
+def run_experiment(experiment: str | Experiment = "teacher_forcing",
+                   progress: bool = True) -> dict:
+    """Run `RECIPES[experiment]` (or an `Experiment` of your own): one model per setting and
+    seed. Each seed sets the initial weights and the batch order, shared by the settings.
 
-
-@recipe("translation_general")
-def train_translation_general(progress: bool = True, epochs: int = 10,
-                             hidden_dim: int = 128) -> Trained:
-    return _translation_model("general", progress, epochs, hidden_dim)
-
-
-def inverse_sigmoid_schedule(k: float = 3.0) -> Callable[[int], float]:
-    """Scheduled sampling's inverse-sigmoid decay (Bengio et al. 2015): k / (k + exp(i / k))."""
-    return lambda i: k / (k + math.exp(i / k))
-
-
-@recipe("teacher_forcing")
-def teacher_forcing_experiment(progress: bool = True, epochs: int = 8,
-                               seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
-    """Train one small translation model per teacher-forcing setting and seed; results only.
-
-    Each seed sets the initial weights (`set_seed`) and the batch order (the loader's seed).
-    After every epoch, greedy translations of 300 validation sentences add to `fit`'s history
-    `free_running_token_accuracy` and `free_running_bleu` (in %) and `free_running_length`
-    (mean tokens per translation, `</s>` excluded).
-
-    Returns:
-        `{"epochs", "train_size", "seeds", "reference_length": mean tokens per reference of
-        those 300 sentences, "runs": {setting: [history for each seed, in order]}}`.
+    Returns plain data, as `teacher_forcing.json` stores it: `{"epochs", "train_size",
+    "seeds", "reference_length": mean tokens per monitored reference, "runs": {setting:
+    [History.to_dict() of each seed, in order]}}`.
     """
-    train, valid, _ = translation_splits(n=8000)
-    src_vocab = Vocab.build([en.split() for en, _ in train])
-    tgt_vocab = Vocab.build([fr.split() for _, fr in train])
-    settings = {"ratio 1.0": 1.0, "ratio 0.5": 0.5,
-                "inverse sigmoid": inverse_sigmoid_schedule(k=3.0)}
-    monitor = valid[:300]
+    experiment = _lookup(experiment, Experiment)
+    _, (train, valid, _), vocabs, valid_loader = _data(experiment.recipe)
+    monitor = valid[:experiment.monitor]
     sources, references = [en for en, _ in monitor], [fr.split() for _, fr in monitor]
-    valid_loader = make_loader(valid, src_vocab, tgt_vocab, batch_size=256, shuffle=False)
 
     def free_running(epoch, model):
-        outputs = translate(model, sources, src_vocab, tgt_vocab)
+        outputs = translate(model, sources, *vocabs)
         return {"free_running_token_accuracy": 100 * token_accuracy(outputs, references),
                 "free_running_bleu": bleu([" ".join(o) for o in outputs],
                                           [" ".join(r) for r in references]),
                 "free_running_length": sum(map(len, outputs)) / len(outputs)}
 
-    runs: dict[str, list[dict]] = {label: [] for label in settings}
-    for label, teacher_forcing in settings.items():
-        for seed in seeds:
-            set_seed(seed)
-            loader = make_loader(train, src_vocab, tgt_vocab, batch_size=64, seed=seed)
-            model = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=32,
-                                          hidden_dim=64, rnn_type="gru", attention=None))
-            runs[label].append(fit(model, loader, valid_loader, epochs=epochs, lr=3e-3,
-                                   teacher_forcing=teacher_forcing, progress=progress,
-                                   device=torch.device("cpu"), on_epoch_end=free_running))
-    return {"epochs": epochs, "train_size": len(train), "seeds": list(seeds),
+    runs: dict[str, list[dict]] = {label: [] for label in experiment.teacher_forcing}
+    for label, teacher_forcing in experiment.teacher_forcing.items():
+        for seed in experiment.seeds:
+            recipe = replace(experiment.recipe, seed=seed, train=replace(
+                experiment.recipe.train, teacher_forcing=teacher_forcing))
+            _, history = _run(recipe, train, valid_loader, vocabs, free_running, progress)
+            runs[label].append(history.to_dict())
+    return {"epochs": experiment.recipe.train.epochs, "train_size": len(train),
+            "seeds": list(experiment.seeds),
             "reference_length": sum(map(len, references)) / len(references), "runs": runs}

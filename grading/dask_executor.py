@@ -90,7 +90,8 @@ class DaskExecutor:
             self.client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
             self.close()
-            raise SystemExit(f"grade: no Dask worker joined {scheduler} in {timeout:g} s")
+            raise SystemExit(f"grade: no Dask worker joined {scheduler} in {timeout:g} s"
+                             ) from None
         try:  # the scheduler unpickles the tasks, so it needs `grading` too
             problems = {w: p for w, p in self.client.run(worker_check).items() if p}
             problems["scheduler"] = self.client.run_on_scheduler(worker_check)

@@ -20,8 +20,9 @@ also keeps the kernel's own words (which can quote a hidden test's arguments) ou
 graded notebook's test cells and so out of feedback.
 
 Why the kernel never sees the hidden tests. A test cell runs in the kernel as released, its
-hidden region left out; the hidden cases are its trusted check's (grading/checks/, which
-cover the visible and the hidden cases alike). Run in the kernel, their source would be the
+hidden region left out; then its trusted check replays the whole cell, hidden cases
+included, in the grader's process (grading/replay.py), calling the student's functions in the
+kernel. Run in the kernel, their source would be the
 student's to read (IPython keeps every cell's source in `In`): a red-team answer scored 2/3
 by looking up the hidden asserts' expected values instead of computing anything.
 
@@ -35,16 +36,16 @@ records no score for it.
 """
 import json
 import os
-from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, Execute, IgnorePattern
-from traitlets import Bool, Unicode
+from traitlets import Bool
 
-from grading import kernel_probe, scan
+from grading import kernel_probe, rules, scan
+from grading.integrity import Failure, StudentKernel, failure_output, run_check
 from grading.overwrite import released_notebook
-from grading.integrity import CHECKS_DIR, Failure, StudentKernel, failure_output, load_checks, run_check
+from grading.replay import Replay
 
 FLAGS_VARIABLE = "SEQ2SEQ_GRADING_WORKDIR"  # set by grading/submission.py; not in the sandbox
 FLAGS_FILE = "flags.jsonl"
@@ -56,16 +57,15 @@ class GradingExecute(Execute):
     test cell's outputs replaced by the grader's verdict."""
 
     trusted_checks = Bool(True, help=(
-        "Run grading/checks/<notebook>.py after each test cell and score test cells by the "
-        "grader's verdict. Off only to show what the checks prevent (tests/test_integrity.py): "
-        "without them autograde is stock nbgrader in a sandbox, and a score can be gamed.")
+        "Replay each test cell in the grader's process after it ran (grading/replay.py) and "
+        "score test cells by the grader's verdict. Off only to show what the checks prevent "
+        "(tests/test_integrity.py): without them autograde is stock nbgrader in a sandbox, "
+        "and a score can be gamed.")
     ).tag(config=True)
     scan_source = Bool(True, help=(
         "Read the submission's code first (grading/scan.py) and judge nothing if it reaches "
         "into how the kernel runs code. Off only to test the defences behind it.")
     ).tag(config=True)
-    checks_dir = Unicode(str(CHECKS_DIR), help="Where the trusted checks are: <notebook>.py."
-                         ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         # nbgrader's Execute passes kernel_manager_class as an argument, which beats config,
@@ -73,28 +73,37 @@ class GradingExecute(Execute):
         from grading.sandbox import SandboxKernelManager
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
-        self._checks = {}       # grade_id -> trusted check, for the notebook being graded
+        self._replay = None     # replays this notebook's test cells (grading/replay.py)
+        self._broken_rules = {}  # grade_id -> why: an exercise's rule broken (grading/rules.py)
         self._untrusted = None  # why no check of this notebook can be trusted (grading/scan.py)
         self._notebook = self._student = None
 
     def preprocess(self, nb, resources, *args, **kwargs):
         self._notebook = resources.get("nbgrader", {}).get("notebook")
         self._student = resources.get("nbgrader", {}).get("student")
-        self._checks = (load_checks(self._notebook, Path(self.checks_dir))
-                        if self._notebook and self.trusted_checks else {})
-        self._untrusted = None
+        release = self._released(resources) if self.trusted_checks else None
+        self._replay = Replay(release.cells) if release is not None else None
+        self._untrusted, self._untrusted_kind = None, None
+        self._broken_rules = {}
         if self.trusted_checks:
-            test_cells = {_grade_id(cell) for cell in nb.cells} - {None}
-            unchecked = sorted(test_cells - set(self._checks))
-            if unchecked:
-                self.log.warning("%s: no trusted check in grading/checks/ for %s; their scores "
-                                 "rest on the student's kernel alone", self._notebook,
-                                 ", ".join(unchecked))
-            findings = (scan.scan_notebook(nb, self._released_sources(resources))
-                        if self.scan_source else [])
+            if release is None:
+                self._untrusted_kind = "grader"
+                self._untrusted = (
+                    "the grader could not judge this notebook: the course has no release of "
+                    "it (notebooks/<assignment>/) to check its tests against; your instructor "
+                    "will review it")
+                self.log.warning("%s: %s", self._notebook, self._untrusted)
+                self._flag("grader", None, self._untrusted)
+                return super().preprocess(nb, resources, *args, **kwargs)
+            # what an exercise forbids (grading/rules.py): those test cells fail, as the
+            # student's mistake, whatever the kernel says
+            self._broken_rules = rules.failing_cells(nb, release)
+            released = {c.source for c in release.cells if c.cell_type == "code"}
+            findings = scan.scan_notebook(nb, released) if self.scan_source else []
             if findings:
                 listed = "; ".join(str(f) for f in findings[:5])
                 more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
+                self._untrusted_kind = "tampering"
                 self._untrusted = (
                     "the grader could not judge this notebook: its code reaches into how the "
                     f"kernel runs code ({listed}{more}); your instructor will review it")
@@ -116,10 +125,10 @@ class GradingExecute(Execute):
         grade_id = _grade_id(cell)
         if grade_id is None or not self.trusted_checks:
             return super().preprocess_cell(cell, resources, index)
-        # The kernel runs the test cell as released, without its hidden tests: their cases
-        # are the trusted check's, which the kernel never sees as source. Run there, the
-        # student's code could read them (IPython keeps every cell's source in `In`) and
-        # answer them from a table, or quote them in its output.
+        # The kernel runs the test cell as released, without its hidden tests: the grader
+        # replays them (grading/replay.py), and the kernel never sees them as source. Run
+        # there, the student's code could read them (IPython keeps every cell's source in
+        # `In`) and answer them from a table, or quote them in its output.
         full = cell.source
         cell.source = ClearHiddenTests(parent=self).preprocess_cell(
             cell.copy(), resources, index)[0].source
@@ -141,13 +150,13 @@ class GradingExecute(Execute):
     def _judge(self, cell, grade_id: str, index: int) -> Failure | None:
         """None if the test cell passed in the kernel and its check passed, else why not."""
         if self._untrusted:
-            return Failure(self._untrusted, True, tampering=True)
-        check = self._checks.get(grade_id)
-        if check is not None:
-            failure = run_check(check, StudentKernel(self, index))
-            if failure is not None:
-                return failure
-        return self._kernel_failure(cell)
+            return Failure(self._untrusted, True,
+                           tampering=self._untrusted_kind == "tampering")
+        if grade_id in self._broken_rules:
+            return Failure(self._broken_rules[grade_id], False)
+        failure = run_check(lambda student: self._replay.run(student, cell.source),
+                            StudentKernel(self, index))
+        return failure if failure is not None else self._kernel_failure(cell)
 
     def _kernel_failure(self, cell) -> Failure | None:
         """Why the kernel's own run of the test cell failed, without the kernel's words."""
@@ -162,13 +171,12 @@ class GradingExecute(Execute):
                            "or logging): a test cell that writes to stderr scores 0", False)
         return None
 
-    def _released_sources(self, resources) -> set[str]:
-        """The sources of the released notebook's code cells: the instructor's own code,
-        which grading/scan.py does not hold against the student."""
+    def _released(self, resources):
+        """The released notebook: the instructor's own code, which grading/scan.py does not
+        hold against the student and a replay takes its read-only cells from."""
         assignment = resources.get("nbgrader", {}).get("assignment")
-        release = (released_notebook(self.config, assignment, self._notebook)
-                   if assignment and self._notebook else None)
-        return {c.source for c in release.cells if c.cell_type == "code"} if release else set()
+        return (released_notebook(self.config, assignment, self._notebook)
+                if assignment and self._notebook else None)
 
     def _flag(self, kind: str, cell: str | None, message: str) -> None:
         """Tell the grading driver that this submission needs an instructor's review."""

@@ -16,7 +16,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
+from collections.abc import Iterator
 
 from grading.submission import Limits, autograde, kernel_output_tail, kill_job, read_flags
 

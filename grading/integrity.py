@@ -7,50 +7,39 @@ a course_utils helper, IPython's `showtraceback`) or returns an object whose `__
 says True earns full marks for a wrong answer, and code can test `NBGRADER_EXECUTION` to
 behave differently only when graded. No test written inside that kernel can prevent it.
 
-How. After a test cell has run, GradingExecute (grading/execute.py) runs the cell's trusted
-check, from grading/checks/<notebook>.py, in the nbgrader process, which never runs student
-code. A check asks the still-running kernel for plain values only:
-
-    @check("test_pad_batch_values")
-    def pad_batch_values(student):
-        ids, lengths = student.eval('pad_batch(["ab", "c"], Vocab(["a", "b", "c"]))',
-                                    setup="from course_utils import Vocab")
-        assert ids.dtype == torch.long, f"ids: expected dtype torch.long, got {ids.dtype}"
-
-`student.eval` sends the expression (and any `inputs`, tensors or plain values) to the kernel,
-which evaluates it among the notebook's variables and sends back the value with `torch.save`.
-The grader reads it with `torch.load(weights_only=True)`, which accepts tensors, numbers,
-strings, None, lists, tuples, dicts and sets and refuses everything else: an object of the
-student's own class, a tensor subclass, a numpy scalar. Then the check compares in the
-grader's process, with the grader's `torch`, `math` and builtins. Whatever the kernel does,
-it can only hand over values; a wrong value fails, and a right one for the check's inputs
-(the hidden ones included) is a right answer. A check never sends expected values into the
-kernel: it computes them here (literals, or course_utils run in this process).
+How. After a test cell has run, GradingExecute (grading/execute.py) runs its trusted check
+in the nbgrader process, which never runs student code: the test cell itself, replayed there
+(grading/replay.py), so each test case is written once. The check talks to the still-running
+kernel through `StudentKernel`: the probe (grading/kernel_probe.py) calls the student's
+functions there and sends back each value with `torch.save`. The grader reads it with
+`torch.load(weights_only=True)`, which accepts tensors, numbers, strings, None, lists, tuples,
+dicts and sets and refuses everything else: an object of the student's own class, a tensor
+subclass, a numpy scalar (those stay in the kernel, behind a handle). Then the check compares
+in the grader's process, with the grader's `torch`, `math` and builtins. Whatever the kernel
+does, it can only hand over values; a wrong value fails, and a right one for the cell's
+inputs (the hidden ones included) is a right answer.
 
 A cell scores only if it passed in the kernel AND its trusted check passed: the kernel's
 verdict can take points away (a student's own sabotage), never give them. A failed check
 adds an error output "AssertionError: <message>" to the cell, which nbgrader scores 0 and the
 feedback shows. What a check cannot see is state the kernel keeps for it: a value recorded
 by an object living in the kernel (a model that logs what it was fed) can be forged, so
-checks judge return values, on inputs chosen so that wrong behaviour shows in them.
+test cells judge return values, on inputs chosen so that wrong behaviour shows in them.
 """
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import nbformat
 import torch
 
 from grading.kernel_probe import PROBE_NAME
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 MAX_REPLY_BYTES = 64 * 2**20     # a reply larger than this is refused unread
 MAX_REPLY_ELEMENTS = 10_000_000  # ... and one with more numbers than this, once read
 MAX_MESSAGE_CHARS = 2000         # a failure message is cut here (it may quote a value)
@@ -59,8 +48,9 @@ MAX_MESSAGE_CHARS = 2000         # a failure message is cut here (it may quote a
 class StudentError(Exception):
     """The student's code raised while a check evaluated an expression in the kernel."""
 
-    def __init__(self, names: list[str], message: str):
-        self.names = names  # the exception's class and its bases, e.g. ["ValueError", ...]
+    def __init__(self, names: list[str], message: str, own_class: bool = False):
+        self.names = names  # its built-in class and bases, e.g. ["ValueError", "Exception", ...]
+        self.own_class = own_class  # raised as a class the student's code defines
         name = names[0] if names else "an exception"
         super().__init__(f"{name}: {message}" if message else name)
 
@@ -80,27 +70,6 @@ class Tampering(ProbeError):
                          "review it")
 
 
-# --- the checks of a notebook ------------------------------------------------------------------
-
-def check(grade_id: str) -> Callable:
-    """Decorator: the function is the trusted check of the test cell `grade_id`."""
-    def register(function):
-        function.grade_id = grade_id
-        return function
-    return register
-
-
-def load_checks(notebook_id: str, folder: Path = CHECKS_DIR) -> dict[str, Callable]:
-    """{grade_id: check} from folder/<notebook_id>.py; {} if there is no such file."""
-    path = folder / f"{notebook_id}.py"
-    if not path.is_file():
-        return {}
-    spec = importlib.util.spec_from_file_location(f"grading.checks._{notebook_id}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {f.grade_id: f for f in vars(module).values() if hasattr(f, "grade_id")}
-
-
 @dataclass
 class Failure:
     message: str             # what the student is shown
@@ -108,7 +77,7 @@ class Failure:
     tampering: bool = False  # ... because the kernel changed how it runs code
 
 
-def run_check(function: Callable, student: "StudentKernel") -> Failure | None:
+def run_check(function: Callable, student: StudentKernel) -> Failure | None:
     """None if the check passes, else why it failed (the message cut to MAX_MESSAGE_CHARS)."""
     failure = _run_check(function, student)
     if failure is not None and len(failure.message) > MAX_MESSAGE_CHARS:
@@ -116,17 +85,19 @@ def run_check(function: Callable, student: "StudentKernel") -> Failure | None:
     return failure
 
 
-def _run_check(function: Callable, student: "StudentKernel") -> Failure | None:
+def _run_check(function: Callable, student: StudentKernel) -> Failure | None:
     try:
         function(student)
-    except AssertionError as failure:
-        return Failure(str(failure) or "a check of your answer failed", False)
-    except StudentError as error:
+    except StudentError as error:  # first: the student's code may raise an AssertionError
         # the exception's name only: its message is the student's code talking, and can
         # quote the hidden inputs the check sent (feedback would show them)
         name = error.names[0] if error.names else "an exception"
+        if getattr(error, "own_class", False):
+            name = f"an exception of a class of its own (a {name})"
         return Failure(f"your code raised {name} when the grader ran it on one of the "
                        "test's inputs; run the visible tests to see where", False)
+    except AssertionError as failure:
+        return Failure(str(failure) or "a check of your answer failed", False)
     except Tampering as error:
         return Failure(str(error), True, tampering=True)
     except ProbeError as error:
@@ -135,12 +106,6 @@ def _run_check(function: Callable, student: "StudentKernel") -> Failure | None:
         return Failure(f"the grader could not check your answer ({type(error).__name__}: "
                        f"{error}); if your answer looks right, ask your instructor", True)
     return None
-
-
-def close(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float = 1e-5) -> bool:
-    """torch.allclose in float64 on tensors of the same shape (no broadcasting, no raising)."""
-    return got.shape == expected.shape and torch.allclose(got.double(), expected.double(),
-                                                          atol=atol, rtol=rtol)
 
 
 def failure_output(message: str, grader_side: bool = False) -> nbformat.NotebookNode:
@@ -170,19 +135,34 @@ class StudentKernel:
         copies). Raises StudentError if the student's code raises, ProbeError if no readable
         value comes back.
         """
-        request = io.BytesIO()
+        reply = self._send({"expression": expression, "setup": setup, "inputs": inputs})
+        if "raised" in reply:
+            raise StudentError(list(reply["raised"]), str(reply["message"]),
+                               bool(reply.get("own_class")))
+        return reply["value"]
+
+    def request(self, op: str, payload) -> dict:
+        """One step of a replayed test cell (grading/replay.py): `op` is "get" (payload: a
+        name), "getattr" ({"target": handle id, "name": ...}) or "call" ({"target", "args",
+        "kwargs"}). The payload is pickled with cloudpickle, so that objects of the classes a
+        read-only cell defines reach the kernel with their code. The kernel's reply dict."""
+        import cloudpickle
+        return self._send({"op": op, "payload": cloudpickle.dumps(payload)})
+
+    def _send(self, request: dict) -> dict:
+        """Run one probe request in the kernel; its reply, once tampering is ruled out."""
+        buffer = io.BytesIO()
         mark = f"<grader {secrets.token_hex(8)}>"
-        torch.save({"expression": expression, "setup": setup, "inputs": inputs, "mark": mark},
-                   request)
-        encoded = base64.b64encode(request.getvalue()).decode()
+        torch.save({**request, "mark": mark}, buffer)
+        encoded = base64.b64encode(buffer.getvalue()).decode()
         cell = nbformat.v4.new_code_cell(f"{PROBE_NAME}({encoded!r})")
         self._execute(cell)
         reply = self._read_reply(cell, mark)
         if reply.get("tampered"):
             raise Tampering(list(reply["tampered"]))
-        if "raised" in reply:
-            raise StudentError(list(reply["raised"]), str(reply["message"]))
-        return reply["value"]
+        if "broken" in reply:
+            raise ProbeError(f"the kernel could not send its answer ({reply['broken']})")
+        return reply
 
     def raises(self, expression: str, setup: str = "", **inputs) -> list[str]:
         """The class names (with bases) of the exception `expression` raises, [] if none."""
@@ -219,7 +199,8 @@ class StudentKernel:
         if len(found.group(1)) > MAX_REPLY_BYTES * 4 // 3:
             raise ProbeError("the value is too large to check")
         reply = load_value(base64.b64decode(found.group(1)))
-        if not isinstance(reply, dict) or not ({"value", "raised"} & set(reply)):
+        if not isinstance(reply, dict) or not ({"value", "raised", "handle", "missing",
+                                                "broken"} & set(reply)):
             raise ProbeError("the kernel's answer is malformed")
         return reply
 

@@ -26,6 +26,7 @@ tensors that `torch.load(weights_only=True)` accepts in the grader.
 """
 
 PROBE_NAME = "_seq2seq_grader_probe"
+HANDLE_MARK = "<seq2seq grader handle>"  # (HANDLE_MARK, id): an argument that is a handle
 
 
 def plain(value, _depth=0):
@@ -83,13 +84,16 @@ def install(shell):
     import base64
     import builtins
     import io
+    import pickle
     import sys
 
     import torch
 
     load, save, decode, encode = torch.load, torch.save, base64.b64decode, base64.b64encode
+    loads = pickle.loads  # the grader's arguments to a replayed call (cloudpickle's output)
+    grad_mode = torch.set_grad_enabled
     run_code, evaluate, BytesIO, stdout = builtins.exec, builtins.eval, io.BytesIO, sys.stdout
-    to_plain = plain
+    to_plain, handle_mark = plain, HANDLE_MARK
     watched = {  # what decides which code a cell really runs, and what the probe relies on
         "torch.load": lambda: torch.load, "torch.save": lambda: torch.save,
         "base64": lambda: (base64.b64decode, base64.b64encode),
@@ -125,19 +129,88 @@ def install(shell):
                 found.append(name)
         return found
 
+    handles = {}  # id -> an object of the notebook a replayed test cell holds (grading/replay.py)
+
+    def loadable(value) -> bool:
+        """Whether the grader's torch.load(weights_only=True) reads `value`."""
+        buffer = BytesIO()
+        try:
+            save(value, buffer)
+            buffer.seek(0)
+            load(buffer, weights_only=True)
+        except Exception:
+            return False
+        return True
+
+    def outgoing(value):
+        """`value` as the grader can read it: plain data, else a handle to it. Anything
+        callable (a function, a class) is a handle: it runs here, never in the grader."""
+        value = to_plain(value)
+        if not callable(value) and loadable(value):
+            return {"value": value}
+        handles[len(handles)] = value
+        kind = type(value)
+        return {"handle": len(handles) - 1, "type": f"{kind.__module__}.{kind.__qualname__}",
+                "callable": callable(value)}
+
+    def incoming(value):
+        """The grader's arguments, with its handles turned back into the objects they name."""
+        if (type(value) is tuple and len(value) == 2 and type(value[0]) is str
+                and value[0] == handle_mark):
+            return handles[value[1]]
+        if type(value) in (list, tuple):
+            return type(value)(incoming(item) for item in value)
+        if type(value) is dict:
+            return {key: incoming(item) for key, item in value.items()}
+        return value
+
+    def state_after(value):
+        """A generator argument's state after a call (None for anything else): the one
+        change to its arguments a replayed cell gets back, so that a second call with the
+        same generator draws the next numbers, as in the kernel."""
+        return value.get_state() if isinstance(value, torch.Generator) else None
+
+    def replay_op(request):
+        """One step of a replayed test cell: get a name, call, or read an attribute."""
+        op, payload = request["op"], loads(request["payload"])
+        if op == "get":
+            if payload not in shell.user_ns:
+                return {"missing": payload}
+            return outgoing(shell.user_ns[payload])
+        target = handles[payload["target"]]
+        if op == "getattr":
+            return outgoing(getattr(target, payload["name"]))
+        args, kwargs = incoming(payload["args"]), incoming(payload["kwargs"])
+        with grad_mode(payload.get("grad", True)):  # the replayed cell's torch.no_grad()
+            reply = outgoing(target(*args, **kwargs))
+        reply["states"] = [state_after(a) for a in args]
+        reply["kwarg_states"] = {k: state_after(v) for k, v in kwargs.items()}
+        return reply
+
     def probe(request):
         request = load(BytesIO(decode(request)), weights_only=False)
-        namespace = dict(shell.user_ns)
-        namespace.update(request["inputs"])
         try:
-            run_code(request["setup"], namespace)
-            reply = {"value": to_plain(evaluate(request["expression"], namespace))}
+            if "op" in request:
+                reply = replay_op(request)
+            else:
+                namespace = dict(shell.user_ns)
+                namespace.update(request["inputs"])
+                run_code(request["setup"], namespace)
+                reply = {"value": to_plain(evaluate(request["expression"], namespace))}
         except BaseException as error:  # a student's BaseException must not escape with its text
-            reply = {"raised": [c.__name__ for c in type(error).__mro__],
+            # the built-in classes only: a class of the student's own is named by the
+            # student's code, which can spell the hidden inputs it was called with in it
+            reply = {"raised": [c.__name__ for c in type(error).__mro__
+                                if c.__module__ == "builtins"],
+                     "own_class": type(error).__module__ != "builtins",
                      "message": str(error)[:500]}
         reply["tampered"] = changed()
         buffer = BytesIO()
-        save(reply, buffer)
+        try:
+            save(reply, buffer)
+        except Exception as error:  # e.g. a state that plain() could not convert
+            buffer = BytesIO()
+            save({"broken": type(error).__name__, "tampered": reply["tampered"]}, buffer)
         stdout.write(request["mark"] + encode(buffer.getvalue()).decode() + "\n")
         stdout.flush()
 
@@ -153,5 +226,5 @@ def install_line() -> str:
     import inspect
     import sys
     source = inspect.getsource(sys.modules[__name__])
-    return ("(lambda namespace: exec(%r, namespace) or namespace['install'](get_ipython()))"
-            "({'__name__': '_seq2seq_grader'})" % source)
+    return (f"(lambda namespace: exec({source!r}, namespace) or "
+            "namespace['install'](get_ipython()))({'__name__': '_seq2seq_grader'})")

@@ -21,7 +21,12 @@ read-only cells are the instructor's, restored from the gradebook before this ru
 - rebinding something imported: `torch.load = ...`, `del math.isclose`,
   `AdditiveAttention.forward = ...`, also through a name bound to it (`t = torch`), and
   `builtins` or `__builtins__` at all;
-- the grader's own names (`_seq2seq_grader...`), and shell commands (`!cmd`, `%%bash`).
+- the grader's own names (`_seq2seq_grader...`), also in strings, and shell commands (`!cmd`,
+  `%%bash`);
+- found by a red team: `.modules` through any expression (`[sys][0].modules`; a call such as
+  `model.modules()` is fine), `.user_ns`, `getattr` passed around as a value
+  (`reduce(getattr, ...)`), traceback's frame walkers, assigning to an output stream's
+  `.write`, and classes made with `type(name, bases, namespace)`.
 `IPython.display` (display, HTML, Markdown) is fine. Magics are read as IPython reads them (TransformerManager); `%matplotlib`, `%time`,
 `%timeit`, `%autoreload`, `%load_ext autoreload` and
 `%config InteractiveShell.ast_node_interactivity=...` are fine.
@@ -49,6 +54,8 @@ FORBIDDEN_NAMES = {
     "inspect": "introspection of live objects", "ctypes": "raw memory access",
     "sys.modules": "the table of loaded modules", "sys._getframe": "another frame's variables",
     "sys.settrace": "a trace hook", "sys.setprofile": "a profile hook",
+    "traceback.walk_stack": "a frame's variables", "traceback.walk_tb": "a frame's variables",
+    "traceback.StackSummary": "a frame's variables",
     "sys.meta_path": "an import hook", "sys.path_hooks": "an import hook",
     "sys.displayhook": "the display hook", "sys.excepthook": "the exception hook",
 }
@@ -69,7 +76,19 @@ FORBIDDEN_ATTRIBUTES = {
     "cr_frame": "a frame's variables", "ag_frame": "a frame's variables",
     "cell_contents": "a closure's variables",
     "attrgetter": "an attribute by computed name", "methodcaller": "a method by computed name",
+    "user_ns": "the notebook's namespace, the probe's among it",
+    "user_global_ns": "the notebook's namespace, the probe's among it",
+    "walk_stack": "a frame's variables", "walk_tb": "a frame's variables",
+    "StackSummary": "a frame's variables",
 }
+# Attributes flagged when read or written but not called: `sys.modules` through any
+# expression (`[sys][0].modules`), while `model.modules()` is nn.Module's method.
+UNCALLED_ATTRIBUTES = {"modules": "the table of loaded modules"}
+# Attributes of the kernel's output streams: whoever rebinds them rewrites the probe's replies.
+STREAM_ATTRIBUTES = {"write", "flush", "writelines", "stdout", "stderr"}
+# Strings that name the grader's or IPython's machinery (a lookup by name in a dict or module)
+FORBIDDEN_IN_STRINGS = ("get_ipython", "_seq2seq_grader", "user_ns", "input_transformer",
+                        "ast_transformers")
 # IPython's objects in the notebook's namespace that lead to the shell or to cell sources
 # (`exit._ip`; `In` and `_i3` hold the test cells as they ran)
 FORBIDDEN_NAMES.update({name: "IPython's internals" for name in (
@@ -104,13 +123,17 @@ def student_cells(nb, released: set[str] = frozenset()) -> list[tuple[str, str]]
     `released` sources: the instructor's own cells, 01's `getattr(batch, name)` among them)."""
     cells = []
     for index, cell in enumerate(nb.cells, start=1):
-        if cell.cell_type != "code" or cell.source in released:
-            continue
-        if utils.is_grade(cell) and not utils.is_solution(cell) or utils.is_locked(cell):
-            continue
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        cells.append((grade_id or f"cell {index}", cell.source))
+        if is_students(cell) and cell.source not in released:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            cells.append((grade_id or f"cell {index}", cell.source))
     return cells
+
+
+def is_students(cell) -> bool:
+    """Whether the student may write this cell: a code cell that is neither a test cell nor
+    read-only."""
+    return cell.cell_type == "code" and not (
+        utils.is_grade(cell) and not utils.is_solution(cell) or utils.is_locked(cell))
 
 
 def scan_notebook(nb, released: set[str] = frozenset()) -> list[Finding]:
@@ -123,15 +146,22 @@ def scan_notebook(nb, released: set[str] = frozenset()) -> list[Finding]:
 
 def scan_source(source: str, cell: str = "cell") -> list[Finding]:
     """The findings in one cell's source (IPython syntax: magics, `!` commands)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-    try:
-        python = TransformerManager().transform_cell(source)
-        tree = ast.parse(python)
-    except (SyntaxError, ValueError):
+    tree = parse_cell(source)
+    if tree is None:
         return []  # the cell cannot run either; it fails in the kernel on its own
     visitor = _Visitor(cell)
     visitor.visit(tree)
     return sorted(set(visitor.findings), key=lambda f: (f.line, f.what))
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """A cell's source (IPython syntax: magics, `!` commands) as Python's AST; None if it
+    does not parse."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -154,6 +184,7 @@ def _root(node: ast.AST) -> str | None:
 class _Visitor(ast.NodeVisitor):
     def __init__(self, cell: str):
         self.cell, self.findings = cell, []
+        self.called: set[int] = set()  # id() of the expressions that are called
         self.imported: set[str] = set()  # names bound to modules or things imported
         self.aliases: dict[str, str] = {}  # `import sys as s`: s -> sys
 
@@ -197,6 +228,15 @@ class _Visitor(ast.NodeVisitor):
             self.flag(node, "get_ipython", FORBIDDEN_NAMES["get_ipython"])
         elif node.id.startswith(GRADER_PREFIX):
             self.flag(node, node.id, "the grader's probe")
+        elif node.id == "getattr" and id(node) not in self.called:
+            self.flag(node, "getattr (not called)", "an attribute by computed name")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            for word in FORBIDDEN_IN_STRINGS:
+                if word in node.value:
+                    self.flag(node, repr(node.value)[:60], "names the kernel's machinery")
+                    break
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         dotted = _dotted(node)
@@ -208,6 +248,10 @@ class _Visitor(ast.NodeVisitor):
         if dotted in FORBIDDEN_NAMES:
             self.flag(node, dotted, FORBIDDEN_NAMES[dotted])
         self._attribute_name(node, node.attr, f".{node.attr}")
+        if node.attr in UNCALLED_ATTRIBUTES and id(node) not in self.called:
+            self.flag(node, f".{node.attr}", UNCALLED_ATTRIBUTES[node.attr])
+        if node.attr in STREAM_ATTRIBUTES and isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.flag(node, f".{node.attr} = ...", "the kernel's output streams")
         if isinstance(node.ctx, (ast.Store, ast.Del)) and _root(node) in self.imported:
             self.flag(node, f"{dotted or node.attr} = ..." if isinstance(node.ctx, ast.Store)
                       else f"del {dotted or node.attr}", "rebinds something imported")
@@ -233,7 +277,10 @@ class _Visitor(ast.NodeVisitor):
     # -- calls: magics, shell commands, getattr by computed name ----------------------------
 
     def visit_Call(self, node: ast.Call) -> None:
+        self.called.add(id(node.func))
         function = _dotted(node.func)
+        if function == "type" and len(node.args) == 3:
+            self.flag(node, "type(name, bases, namespace)", "a class made at run time")
         if function in ("get_ipython.run_line_magic", "get_ipython.run_cell_magic") or (
                 isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call)
                 and _dotted(node.func.value.func) == "get_ipython"):

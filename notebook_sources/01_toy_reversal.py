@@ -45,23 +45,7 @@
 # exercises are at the end.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Setup: check that this notebook runs in the course's Python environment.
-import sys
-
-_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
-        "it installs the course environment in .venv and opens JupyterLab with it.")
-try:
-    import torch
-except ImportError:
-    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
-if not torch.__version__.startswith("2.13"):
-    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
-                      f"torch {torch.__version__}. {_FIX}") from None
-try:
-    import course_utils
-except ImportError as err:
-    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
-                      f"{_FIX}") from None
+# SETUP CELL: notebook_sources/setup_cell.py
 
 # %%
 from collections import Counter
@@ -69,9 +53,9 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils import (Seq2Seq, Seq2SeqConfig, Vocab, exact_match, fit, make_loader,
-                          plot_lines, pretrained, reversal_pairs, reversal_splits, set_seed,
-                          translate)
+from course_utils import (Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, count_parameters,
+                          exact_match, fit, make_loader, plot_lines, pretrained, reversal_pairs,
+                          reversal_splits, set_seed, translate)
 
 set_seed(0)
 TRAIN_FROM_SCRATCH = False  # True: train here (about 20 s on a laptop CPU); False: load the shipped model
@@ -215,7 +199,7 @@ config = Seq2SeqConfig(src_vocab_size=len(vocab), tgt_vocab_size=len(vocab), emb
                        hidden_dim=64, attn_dim=64, rnn_type="gru", attention="additive")
 set_seed(0)
 untrained = Seq2Seq(config)
-print(f"{untrained.count_parameters():,} trainable parameters")
+print(f"{count_parameters(untrained):,} trainable parameters")
 
 logits = untrained(batch.src, batch.src_lengths, batch.tgt_in)  # teacher-forced: all steps in one call
 print("logits:", tuple(logits.shape), "= (B, T, V): one score per vocabulary entry, per target step")
@@ -237,11 +221,13 @@ untrained_loss = torch.nn.functional.cross_entropy(
 print(f"untrained loss {untrained_loss.item():.2f} nats per character; ln(14) = {torch.log(torch.tensor(14.0)).item():.2f}")
 
 # %% [markdown]
-# `fit` runs the usual loop (Adam, gradient clipping, the loss above) and, after every epoch,
-# measures the validation loss and keeps the weights of the best epoch. The function passed as
-# `on_epoch_end` also records how many validation strings the model reverses exactly. With
+# `fit` runs the usual loop (Adam, gradient clipping, the loss above) for as many epochs and at the
+# learning rate its `TrainConfig` says and, after every epoch, measures the validation loss and
+# keeps the weights of the best epoch. The function passed as `on_epoch_end` also records how many
+# validation strings the model reverses exactly; `fit` returns all of it as a `History`. With
 # `TRAIN_FROM_SCRATCH = False` (the default, set at the top) the cell below loads the shipped model
-# instead, which was trained by exactly this code (`course_utils.recipes.train_reversal`).
+# instead, which was trained by exactly this code (the `reversal` recipe in
+# `course_utils/recipes.py`).
 
 # %%
 train_loader = make_loader(train_pairs, vocab, vocab, batch_size=64, seed=0,
@@ -260,27 +246,26 @@ def valid_exact_match(epoch, model):
 if TRAIN_FROM_SCRATCH:
     set_seed(0)
     model = Seq2Seq(config)
-    history = fit(model, train_loader, valid_loader, epochs=10, lr=3e-3,
-                  device=torch.device("cpu"), on_epoch_end=valid_exact_match)
+    history = fit(model, train_loader, valid_loader,
+                  TrainConfig(epochs=10, lr=3e-3, device="cpu"), on_epoch_end=valid_exact_match)
 else:
     shipped = pretrained("reversal")
     if shipped.src_vocab != vocab:
         raise ValueError("the shipped model uses another vocabulary: re-run the notebook from the top")
     model, history = shipped.model, shipped.history
-print(f"kept the weights of epoch {history['best_epoch']} of {len(history['epoch'])}")
+print(f"kept the weights of epoch {history.best_epoch} of {len(history.epoch)}")
 
 # %%
 fig, (ax_loss, ax_match) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-plot_lines(history["epoch"], {"training": history["train_loss"],
-                              "validation": history["valid_loss"]},
+plot_lines(history.epoch, {"training": history.train_loss, "validation": history.valid_loss},
            xlabel="epoch", ylabel="cross-entropy (nats per character, log scale)",
            title="Loss", ax=ax_loss)
 ax_loss.set_yscale("log")
-plot_lines(history["epoch"], {"validation": history["valid_exact_match"]},
+plot_lines(history.epoch, {"validation": history.metrics["valid_exact_match"]},
            xlabel="epoch", ylabel="strings reversed exactly (%)",
            title="Validation exact match", ax=ax_match)
 plt.show()
-for epoch, loss, match in zip(history["epoch"], history["valid_loss"], history["valid_exact_match"]):
+for epoch, loss, match in zip(history.epoch, history.valid_loss, history.metrics["valid_exact_match"]):
     print(f"epoch {epoch:2d}: validation loss {loss:.4f}, exact match {match:5.1f}%")
 
 # %% [markdown]
@@ -439,8 +424,8 @@ for length in (12, 16, 20):
 #   about 80% of 16-letter strings and under 20% of 18-letter strings were still right, and none
 #   of 19 letters or more.
 # - **Memorise instead of learning.** Keep only 240 training strings (add `train_pairs =
-#   train_pairs[:240]` after `reversal_splits()`), set `epochs=100` in the `fit` call and train from
-#   scratch (under a minute). In our run the model reversed every one of its 240 training strings
+#   train_pairs[:240]` after `reversal_splits()`), set `epochs=100` in the `TrainConfig` and train
+#   from scratch (under a minute). In our run the model reversed every one of its 240 training strings
 #   but only 72% of the test strings: 87% of the 3-letter ones, 43% of the 10-letter ones. That gap
 #   between training and test accuracy is what memorising looks like in numbers.
 # - **Remove attention.** Set `attention=None` in the config and train from scratch: the decoder
@@ -593,6 +578,9 @@ assert isinstance(_got, float) and _got == 1.0, f"all right: expected 1.0 (a flo
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_exact_match_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Checking the inputs means raising on bad ones only: a valid call returns its score.
+_got = exact_match_accuracy([["a"]], [["a"]])
+assert _got == 1.0, f"one right prediction for one reference: expected 1.0, got {_got!r}"
 try:
     exact_match_accuracy([["a"]], [["a"], ["b"]])
 except ValueError:
@@ -600,6 +588,8 @@ except ValueError:
 else:
     raise AssertionError("1 prediction for 2 references: expected a ValueError, got no error")
 ### BEGIN HIDDEN TESTS
+_got = exact_match_accuracy([["b"], ["c"]], [["b"], ["x"]])
+assert _got == 0.5, f"one right out of two valid inputs: expected 0.5, got {_got!r}"
 try:
     exact_match_accuracy([], [])
 except ValueError:

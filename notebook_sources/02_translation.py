@@ -33,32 +33,15 @@
 # retrains it from scratch with the exact recipe that produced the shipped checkpoint.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Setup: check that this notebook runs in the course's Python environment.
-import sys
-
-_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
-        "it installs the course environment in .venv and opens JupyterLab with it.")
-try:
-    import torch
-except ImportError:
-    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
-if not torch.__version__.startswith("2.13"):
-    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
-                      f"torch {torch.__version__}. {_FIX}") from None
-try:
-    import course_utils
-except ImportError as err:
-    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
-                      f"{_FIX}") from None
+# SETUP CELL: notebook_sources/setup_cell.py
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils import (Seq2Seq, Vocab, bleu, encode_batch, pretrained, set_seed, translate,
-                          translation_splits)
-from course_utils.plotting import plot_lines, plot_training_curves
-from course_utils.recipes import evaluate_translation, train_translation_bottleneck
+from course_utils import (Seq2Seq, Vocab, bleu, count_parameters, encode_batch,
+                          evaluate_translation, plot_lines, plot_training_curves, pretrained,
+                          set_seed, train_recipe, translate, translation_splits)
 
 set_seed(0)
 
@@ -68,7 +51,7 @@ TRAIN_FROM_SCRATCH = False  # True: train here (1–2 minutes on a laptop CPU); 
 if TRAIN_FROM_SCRATCH:
     # The recipe behind the shipped checkpoint: LSTM, embeddings 64, hidden 128, Adam (lr 2e-3),
     # batches of 64, 10 epochs, teacher forcing; the weights of the best validation loss are kept.
-    trained = train_translation_bottleneck(progress=True)
+    trained = train_recipe("translation_bottleneck", progress=True)
 else:
     trained = pretrained("translation_bottleneck")
 model, src_vocab, tgt_vocab = trained.model, trained.src_vocab, trained.tgt_vocab
@@ -175,7 +158,7 @@ print("the <unk> embedding is still its random initial value:",
 # %%
 cfg = model.config
 print(f"{cfg.rnn_type.upper()}, embeddings {cfg.emb_dim}, hidden {cfg.hidden_dim}, "
-      f"attention: {cfg.attention}; {model.count_parameters():,} parameters")
+      f"attention: {cfg.attention}; {count_parameters(model):,} parameters")
 
 # Encode a 4-token and a 12-token sentence in one padded batch.
 sentences = ["the cat sleeps .", "our tired sisters wash their new cars with the old umbrella ."]
@@ -200,9 +183,10 @@ print("context vector: h", tuple(h.shape), "and c", tuple(c.shape))
 ax = plot_training_curves(history, title="LSTM encoder-decoder without attention")
 
 # %%
-print(f"validation BLEU: {history['valid_bleu'][0]:.1f} after epoch 1, "
-      f"{history['valid_bleu'][-1]:.1f} after epoch {history['epoch'][-1]}; "
-      f"weights kept from epoch {history['best_epoch']}")
+valid_bleu = history.metrics["valid_bleu"]
+print(f"validation BLEU: {valid_bleu[0]:.1f} after epoch 1, "
+      f"{valid_bleu[-1]:.1f} after epoch {history.epoch[-1]}; "
+      f"weights kept from epoch {history.best_epoch}")
 
 # %% [markdown]
 # Notice that the validation loss keeps falling with the training loss (no sign of overfitting
@@ -352,9 +336,15 @@ _ = ax.set_ylim(0, 105)
 # - **Exact match instead of BLEU**: in the bucket loop, count the sentences whose output equals
 #   the reference. The fall with length is even steeper than BLEU's, since one wrong word out of
 #   twelve loses the whole sentence but little BLEU.
-# - **A smaller bottleneck** (minutes): copy `_translation_model` from `course_utils/recipes.py`
-#   into a cell, set `hidden_dim=32`, train, and redraw the figure. Predict first: which
-#   buckets lose most?
+# - **A smaller bottleneck** (minutes): the recipes in `course_utils/recipes.py` are data, so a
+#   variant is one `replace` away. Train
+#   ```python
+#   from dataclasses import replace
+#   from course_utils import RECIPES
+#   recipe = RECIPES["translation_bottleneck"]
+#   trained = train_recipe(replace(recipe, model={**recipe.model, "hidden_dim": 32}))
+#   ```
+#   in the switch's cell and redraw the figure. Predict first: which buckets lose most?
 #
 # ## Exercises
 #
@@ -369,10 +359,10 @@ _ = ax.set_ylim(0, 105)
 # happen to occur in the data are not counted (they already have ids 0–3). `collections.Counter`
 # helps; do not call `Vocab.build` (the test checks).
 
-# %% nbgrader={"grade": false, "grade_id": "build_vocab", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% forbidden=["Vocab.build"] nbgrader={"grade": false, "grade_id": "build_vocab", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from collections import Counter
 
-from course_utils.data import SPECIAL_TOKENS  # ("<pad>", "<s>", "</s>", "<unk>")
+from course_utils import SPECIAL_TOKENS  # ("<pad>", "<s>", "</s>", "<unk>")
 
 
 def build_vocab(token_lists, min_freq=1):
@@ -511,13 +501,14 @@ import torch
 
 class CopyModel:
     """Outputs its source ids one by one, then </s>. Its state is a dict that step() does not
-    modify: it returns a new one, so the caller must keep the returned state."""
+    modify: it returns a new one, so the caller must keep the returned state. It expects to be
+    fed <s> first and then each token it output; fed anything else, it outputs <unk> (3), so
+    a wrong feed shows in the translation."""
 
-    bos_id, eos_id, pad_id = 1, 2, 0
+    bos_id, eos_id, pad_id, unk_id = 1, 2, 0, 3
 
     def __init__(self, vocab_size):
         self.vocab_size = vocab_size
-        self.fed = []  # the prev_tokens given to each step, as lists
 
     def encode(self, src, src_lengths):
         assert isinstance(src, torch.Tensor) and src.dtype == torch.long and src.dim() == 2 \
@@ -525,7 +516,7 @@ class CopyModel:
                                    f"{type(src).__name__} {getattr(src, 'shape', '')}")
         assert isinstance(src_lengths, torch.Tensor) and src_lengths.tolist() == [src.size(1)], (
             f"src_lengths should be torch.tensor([{src.size(1)}]), got {src_lengths!r}")
-        return {"src": src[0].tolist(), "t": 0}
+        return {"src": src[0].tolist(), "t": 0, "last": self.bos_id}
 
     def next_token(self, state):
         t = state["t"]
@@ -534,10 +525,11 @@ class CopyModel:
     def step(self, prev_tokens, state):
         assert isinstance(prev_tokens, torch.Tensor) and prev_tokens.shape == (1,), (
             f"step expects prev_tokens as a (1,) tensor, got {prev_tokens!r}")
-        self.fed.append(prev_tokens.tolist())
+        right_feed = prev_tokens.tolist() == [state["last"]]
+        token = self.next_token(state) if right_feed else self.unk_id
         log_probs = torch.full((1, self.vocab_size), -5.0)  # (1, V)
-        log_probs[0, self.next_token(state)] = 0.0
-        return log_probs, {"src": state["src"], "t": state["t"] + 1}
+        log_probs[0, token] = 0.0
+        return log_probs, {"src": state["src"], "t": state["t"] + 1, "last": token}
 
 
 class NeverEndingModel(CopyModel):
@@ -552,15 +544,12 @@ class NeverEndingModel(CopyModel):
 from course_utils import Vocab
 
 _vocab = Vocab(["the", "cat", "sat", "."])  # ids 4, 5, 6, 7
-_model = CopyModel(len(_vocab))
-_got = greedy_translate(_model, "the cat sat .", _vocab, _vocab)
+_got = greedy_translate(CopyModel(len(_vocab)), "the cat sat .", _vocab, _vocab)
 assert isinstance(_got, list) and all(isinstance(token, str) for token in _got), (
     f"greedy_translate should return a list of token strings, got {_got!r}")
 assert _got == ["the", "cat", "sat", "."], (
-    f"copying 'the cat sat .': expected ['the', 'cat', 'sat', '.'], got {_got}")
-assert _model.fed == [[1], [4], [5], [6], [7]], (
-    f"step should be fed <s> (1) first, then each output token in turn: expected "
-    f"[[1], [4], [5], [6], [7]], got {_model.fed}")
+    f"copying 'the cat sat .': expected ['the', 'cat', 'sat', '.'], got {_got} (an '<unk>' "
+    "means step was not fed <s> first, then each output token in turn)")
 _got = greedy_translate(CopyModel(len(_vocab)), "the dog sat .", _vocab, _vocab)
 assert _got == ["the", "<unk>", "sat", "."], (
     f"'dog' is not in the vocabulary: expected ['the', '<unk>', 'sat', '.'], got {_got}")

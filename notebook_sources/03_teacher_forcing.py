@@ -36,23 +36,7 @@
 # experiment's results ship with the course. The switch below re-runs the experiment.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Setup: check that this notebook runs in the course's Python environment.
-import sys
-
-_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
-        "it installs the course environment in .venv and opens JupyterLab with it.")
-try:
-    import torch
-except ImportError:
-    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
-if not torch.__version__.startswith("2.13"):
-    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
-                      f"torch {torch.__version__}. {_FIX}") from None
-try:
-    import course_utils
-except ImportError as err:
-    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
-                      f"{_FIX}") from None
+# SETUP CELL: notebook_sources/setup_cell.py
 
 # %%
 import math
@@ -62,10 +46,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from course_utils import (make_loader, pretrained, set_seed, shipped_results, token_accuracy,
-                          translate, translation_splits)
-from course_utils.plotting import plot_lines
-from course_utils.recipes import teacher_forcing_experiment
+from course_utils import (make_loader, plot_lines, pretrained, run_experiment, set_seed,
+                          shipped_results, token_accuracy, translate, translation_splits)
 
 set_seed(0)
 
@@ -73,7 +55,7 @@ set_seed(0)
 TRAIN_FROM_SCRATCH = False  # True: re-run the experiment of section 5 here (about 4 minutes); False: load its shipped results
 
 if TRAIN_FROM_SCRATCH:
-    experiment = teacher_forcing_experiment(progress=True)
+    experiment = run_experiment("teacher_forcing", progress=True)
 else:
     experiment = shipped_results("teacher_forcing")
 
@@ -219,11 +201,12 @@ for name, values in accuracy_at.items():
 # \text{inverse sigmoid: } \varepsilon_i = \frac{k}{k + \exp(i / k)}\ \ (k \ge 1).$$
 #
 # $\epsilon$ is a floor that keeps some teacher forcing; $k$ and $c$ set how fast each decays.
-# In the paper $i$ counts mini-batch updates; `course_utils.training.fit` takes a schedule as a
-# function of the epoch (or of the step, with `schedule_per="step"`):
+# In the paper $i$ counts mini-batch updates; `fit` takes a schedule as a function of the epoch
+# (or of the step, with `schedule_per="step"`) in its `TrainConfig`:
 #
 # ```python
-# fit(model, train_batches, valid_batches, teacher_forcing=lambda i: max(0.1, 1.0 - 0.05 * i))
+# config = TrainConfig(teacher_forcing=lambda i: max(0.1, 1.0 - 0.05 * i))
+# fit(model, train_batches, valid_batches, config)
 # ```
 
 # %%
@@ -251,12 +234,13 @@ _ = ax.set_ylim(0, 1.05)
 #
 # ## 5. An experiment: ratio 1.0, ratio 0.5, and a schedule
 #
-# `course_utils.recipes.teacher_forcing_experiment` trains small GRU encoder-decoders without
-# attention (embeddings 32, hidden 64) on 7,200 sentence pairs for 8 epochs, identical except for
-# the teacher forcing: a constant 1.0, a constant 0.5, and the inverse-sigmoid schedule with
-# $k = 3$. After each epoch it records the training loss, the teacher-forced validation loss, and
-# three numbers about the **free-running** (greedy) translations of 300 validation sentences:
-# their token accuracy, their BLEU, and their mean length in tokens.
+# The `teacher_forcing` experiment (in `course_utils/recipes.py`) trains small GRU
+# encoder-decoders without attention (embeddings 32, hidden 64) on 7,200 sentence pairs for 8
+# epochs, identical except for the teacher forcing: a constant 1.0, a constant 0.5, and the
+# inverse-sigmoid schedule with $k = 3$. After each epoch it records the training loss, the
+# teacher-forced validation loss, and three numbers about the **free-running** (greedy)
+# translations of 300 validation sentences: their token accuracy, their BLEU, and their mean
+# length in tokens.
 #
 # One run per setting cannot tell an effect of the setting from the luck of the initial weights
 # and the batch order, so the experiment trains each setting with three seeds (0, 1 and 2): nine
@@ -270,7 +254,7 @@ _ = ax.set_ylim(0, 1.05)
 
 # %%
 SETTINGS = ["ratio 1.0", "ratio 0.5", "inverse sigmoid"]
-runs = experiment["runs"]  # setting -> one fit history per seed
+runs = experiment["runs"]  # setting -> one fit history per seed, as plain data (History.to_dict())
 seeds, last = experiment["seeds"], experiment["epochs"]
 print(f"{experiment['train_size']} training pairs, {last} epochs, seeds {seeds}")
 print("inverse-sigmoid ratio per epoch:",
@@ -401,11 +385,17 @@ plt.show()
 #   position figure. Does the loss grow steadily as the ratio falls?
 # - **Your own schedule in the figure of section 4**: a linear decay that reaches its floor at
 #   epoch 8 (what $c$ does that take?), or the inverse sigmoid with $k = 10$.
-# - **Re-run the experiment** (`TRAIN_FROM_SCRATCH = True`, about 4 minutes;
-#   `teacher_forcing_experiment(seeds=(0,))` trains one seed in a third of the time). To compare
-#   other settings, copy `teacher_forcing_experiment` from `course_utils/recipes.py` into a cell
-#   and change its `settings` dict, e.g. add your linear schedule from exercise 1, or ratio 0.0 —
-#   predict first what pure free running does to the first epochs.
+# - **Re-run the experiment** (`TRAIN_FROM_SCRATCH = True`, about 4 minutes). It is data, so a
+#   variant is one `replace` away: one seed in a third of the time, or another setting (ratio
+#   0.0, or your linear schedule from exercise 1):
+#   ```python
+#   from dataclasses import replace
+#   from course_utils import RECIPES
+#   tf = RECIPES["teacher_forcing"]
+#   experiment = run_experiment(replace(tf, seeds=(0,)))
+#   experiment = run_experiment(replace(tf, teacher_forcing={**tf.teacher_forcing, "ratio 0.0": 0.0}))
+#   ```
+#   Predict first what pure free running does to the first epochs.
 #
 # ## Exercises
 #
@@ -415,7 +405,7 @@ plt.show()
 # ### Exercise 1 — the three decay schedules (3 points)
 #
 # Write `make_schedule(kind, k, c=0.0, eps=0.0)`, which returns a schedule `i -> ε_i` for
-# `fit(teacher_forcing=...)`, with the formulas of section 4:
+# `TrainConfig(teacher_forcing=...)`, with the formulas of section 4:
 #
 # | `kind` | $\varepsilon_i$ | parameters |
 # |--------|-----------------|------------|

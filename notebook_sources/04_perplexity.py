@@ -34,23 +34,7 @@
 # `translation_attention` (the same with additive attention, notebook 06).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Setup: check that this notebook runs in the course's Python environment.
-import sys
-
-_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
-        "it installs the course environment in .venv and opens JupyterLab with it.")
-try:
-    import torch
-except ImportError:
-    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
-if not torch.__version__.startswith("2.13"):
-    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
-                      f"torch {torch.__version__}. {_FIX}") from None
-try:
-    import course_utils
-except ImportError as err:
-    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
-                      f"{_FIX}") from None
+# SETUP CELL: notebook_sources/setup_cell.py
 
 # %%
 import math
@@ -61,10 +45,8 @@ import torch
 from matplotlib.ticker import NullFormatter
 from torch.nn import functional as F
 
-from course_utils import (corpus_perplexity, make_loader, perplexity, plot_bars, plot_lines,
-                          pretrained, translation_splits)
-from course_utils.metrics import mean_token_nll
-from course_utils.training import set_seed
+from course_utils import (corpus_perplexity, make_loader, mean_token_nll, perplexity, plot_bars,
+                          plot_lines, pretrained, set_seed, train_recipe, translation_splits)
 
 set_seed(0)
 
@@ -73,8 +55,8 @@ TRAIN_FROM_SCRATCH = False  # True: train both models here (minutes); False: loa
 
 if TRAIN_FROM_SCRATCH:
     # The recipes that produced the shipped checkpoints (course_utils/recipes.py).
-    from course_utils.recipes import train_translation_attention, train_translation_bottleneck
-    runs = {"bottleneck": train_translation_bottleneck(), "attention": train_translation_attention()}
+    runs = {"bottleneck": train_recipe("translation_bottleneck"),
+            "attention": train_recipe("translation_attention")}
 else:
     runs = {"bottleneck": pretrained("translation_bottleneck"),
             "attention": pretrained("translation_attention")}
@@ -282,15 +264,15 @@ plt.show()
 # Perplexity scores the model on the *reference* (teacher forcing); BLEU scores the *output* of
 # a decoder (greedy here) against the reference. They measure different things, but a model
 # that puts more probability on the reference usually also produces it. Both were recorded on
-# the validation set after every epoch of training (`.history["valid_ppl"]` and
-# `["valid_bleu"]`):
+# the validation set after every epoch of training (`.history.valid_ppl` and
+# `.history.metrics["valid_bleu"]`):
 
 # %%
 print(f"{'epoch':>5} | {'bottleneck PPL':>14} {'BLEU':>6} | {'attention PPL':>13} {'BLEU':>6}")
 hb, ha = runs["bottleneck"].history, runs["attention"].history
-for i, epoch in enumerate(hb["epoch"]):
-    print(f"{epoch:>5} | {hb['valid_ppl'][i]:>14.3f} {hb['valid_bleu'][i]:>6.1f} | "
-          f"{ha['valid_ppl'][i]:>13.3f} {ha['valid_bleu'][i]:>6.1f}")
+for i, epoch in enumerate(hb.epoch):
+    print(f"{epoch:>5} | {hb.valid_ppl[i]:>14.3f} {hb.metrics['valid_bleu'][i]:>6.1f} | "
+          f"{ha.valid_ppl[i]:>13.3f} {ha.metrics['valid_bleu'][i]:>6.1f}")
 
 # %%
 colours = {"bottleneck": "tab:blue", "attention": "tab:orange"}
@@ -299,11 +281,12 @@ ax_bleu = ax_ppl.twinx()
 lines = []
 for name, run in runs.items():
     h = run.history
-    lines += ax_ppl.plot(h["epoch"], h["valid_ppl"], marker="o", color=colours[name],
+    lines += ax_ppl.plot(h.epoch, h.valid_ppl, marker="o", color=colours[name],
                          label=f"{name}: perplexity")
-    lines += ax_bleu.plot(h["epoch"], h["valid_bleu"], marker="s", linestyle="--",
+    lines += ax_bleu.plot(h.epoch, h.metrics["valid_bleu"], marker="s", linestyle="--",
                           color=colours[name], label=f"{name}: BLEU")
-    ax_scatter.plot(h["valid_ppl"], h["valid_bleu"], marker="o", color=colours[name], label=name)
+    ax_scatter.plot(h.valid_ppl, h.metrics["valid_bleu"], marker="o", color=colours[name],
+                    label=name)
 ax_ppl.set_xlabel("epoch")
 ax_ppl.set_ylabel("validation perplexity (solid)")
 ax_bleu.set_ylabel("validation BLEU (dashed)")

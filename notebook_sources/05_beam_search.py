@@ -32,23 +32,7 @@
 #   counters it.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Setup: check that this notebook runs in the course's Python environment.
-import sys
-
-_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
-        "it installs the course environment in .venv and opens JupyterLab with it.")
-try:
-    import torch
-except ImportError:
-    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
-if not torch.__version__.startswith("2.13"):
-    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
-                      f"torch {torch.__version__}. {_FIX}") from None
-try:
-    import course_utils
-except ImportError as err:
-    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
-                      f"{_FIX}") from None
+# SETUP CELL: notebook_sources/setup_cell.py
 
 # %%
 import math
@@ -58,8 +42,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils import (beam_search, bleu, encode_batch, greedy_decode, plot_lines, pretrained,
-                          sequence_log_prob, translation_splits)
-from course_utils.training import set_seed
+                          sequence_log_prob, set_seed, train_recipe, translation_splits)
 
 set_seed(0)
 
@@ -145,15 +128,18 @@ def all_outputs(model, max_len=10):
 
 
 TOY_SRC, TOY_SRC_LENGTHS = torch.tensor([[3]]), torch.tensor([1])  # one dummy source sentence
-
-# %%
-toy = ToyTreeModel({
+# The toy tree of section 2, which the tests use too: greedy finds "a a b" (P = 0.105), a
+# beam of 2 finds "b c" (P = 0.324).
+TOY_TREE = {
     (): {"a": 0.5, "b": 0.4, "</s>": 0.1},
     ("a",): {"a": 0.35, "b": 0.3, "c": 0.25, "</s>": 0.1},
     ("b",): {"c": 0.9, "</s>": 0.1},
     ("a", "a"): {"b": 0.6, "</s>": 0.4},
     ("b", "c"): {"</s>": 0.9, "a": 0.1},
-}, tokens=["a", "b", "c"])
+}
+
+# %%
+toy = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
 
 print("every output, most probable first:")
 for tokens, log_prob in all_outputs(toy):
@@ -289,8 +275,7 @@ TRAIN_FROM_SCRATCH = False  # True: train the model here (minutes); False: load 
 
 if TRAIN_FROM_SCRATCH:
     # The recipe that produced the shipped checkpoint (course_utils/recipes.py).
-    from course_utils.recipes import train_translation_bottleneck
-    run = train_translation_bottleneck()
+    run = train_recipe("translation_bottleneck")
 else:
     run = pretrained("translation_bottleneck")
 model, src_vocab, tgt_vocab = run.model, run.src_vocab, run.tgt_vocab
@@ -689,13 +674,7 @@ import math
 import torch
 
 # The toy tree of section 2: greedy finds "a a b" (P = 0.105), a beam of 2 finds "b c" (P = 0.324).
-toy_tree = ToyTreeModel({
-    (): {"a": 0.5, "b": 0.4, "</s>": 0.1},
-    ("a",): {"a": 0.35, "b": 0.3, "c": 0.25, "</s>": 0.1},
-    ("b",): {"c": 0.9, "</s>": 0.1},
-    ("a", "a"): {"b": 0.6, "</s>": 0.4},
-    ("b", "c"): {"</s>": 0.9, "a": 0.1},
-}, tokens=["a", "b", "c"])
+toy_tree = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
 src, src_lengths = torch.tensor([[3]]), torch.tensor([1])
 got = beam_search_one(toy_tree, src, src_lengths, beam_size=2, max_len=10)
 assert isinstance(got, tuple) and len(got) == 2, f"beam_search_one should return (tokens, log_prob), got {got!r}"
@@ -720,13 +699,7 @@ import torch
 from course_utils import greedy_decode
 
 # A beam of 1 is greedy decoding.
-toy_tree = ToyTreeModel({
-    (): {"a": 0.5, "b": 0.4, "</s>": 0.1},
-    ("a",): {"a": 0.35, "b": 0.3, "c": 0.25, "</s>": 0.1},
-    ("b",): {"c": 0.9, "</s>": 0.1},
-    ("a", "a"): {"b": 0.6, "</s>": 0.4},
-    ("b", "c"): {"</s>": 0.9, "a": 0.1},
-}, tokens=["a", "b", "c"])
+toy_tree = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
 src, src_lengths = torch.tensor([[3]]), torch.tensor([1])
 tokens, _ = beam_search_one(toy_tree, src, src_lengths, beam_size=1, max_len=10)
 expected = greedy_decode(toy_tree, src, src_lengths, max_len=10)[0]

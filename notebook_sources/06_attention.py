@@ -38,23 +38,7 @@
 # graded exercises are at the end.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Setup: check that this notebook runs in the course's Python environment.
-import sys
-
-_FIX = ("Close JupyterLab and, from the root of the course repository, run `make lab`: "
-        "it installs the course environment in .venv and opens JupyterLab with it.")
-try:
-    import torch
-except ImportError:
-    raise ImportError(f"This kernel ({sys.executable}) has no torch. {_FIX}") from None
-if not torch.__version__.startswith("2.13"):
-    raise ImportError(f"This course needs torch 2.13; this kernel ({sys.executable}) has "
-                      f"torch {torch.__version__}. {_FIX}") from None
-try:
-    import course_utils
-except ImportError as err:
-    raise ImportError(f"This kernel ({sys.executable}) cannot import course_utils ({err}). "
-                      f"{_FIX}") from None
+# SETUP CELL: notebook_sources/setup_cell.py
 
 # %%
 from collections import Counter, defaultdict
@@ -63,10 +47,10 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from course_utils import (AdditiveAttention, MultiplicativeAttention, bleu, encode_batch,
-                          greedy_decode, masked_softmax, plot_attention, plot_lines, pretrained,
-                          reversal_splits, set_seed, translate, translation_splits)
-from course_utils.data import Clause, NounPhrase, render
+from course_utils import (AdditiveAttention, Clause, MultiplicativeAttention, NounPhrase, bleu,
+                          count_parameters, encode_batch, greedy_decode, masked_softmax,
+                          plot_attention, plot_lines, pretrained, render, reversal_splits,
+                          set_seed, train_recipe, translate, translation_splits)
 
 set_seed(0)
 TRAIN_FROM_SCRATCH = False  # True: retrain the three translation models here (about 4 minutes); False: load them
@@ -90,10 +74,7 @@ TRAIN_FROM_SCRATCH = False  # True: retrain the three translation models here (a
 # %%
 MODEL_NAMES = ["translation_bottleneck", "translation_attention", "translation_general"]
 if TRAIN_FROM_SCRATCH:
-    from course_utils.recipes import (train_translation_attention, train_translation_bottleneck,
-                                      train_translation_general)
-    recipes = [train_translation_bottleneck, train_translation_attention, train_translation_general]
-    trained = {name: recipe() for name, recipe in zip(MODEL_NAMES, recipes)}
+    trained = {name: train_recipe(name) for name in MODEL_NAMES}  # the recipes of the same names
 else:
     trained = {name: pretrained(name) for name in MODEL_NAMES}
 models = {name: trained[name].model for name in MODEL_NAMES}
@@ -102,7 +83,7 @@ for name in MODEL_NAMES:
     if trained[name].src_vocab != src_vocab or trained[name].tgt_vocab != tgt_vocab:
         raise ValueError(f"{name} uses other vocabularies than translation_attention: reload the models")
     print(f"{name:<24} attention={str(models[name].config.attention):<9} "
-          f"{models[name].count_parameters():,} parameters")
+          f"{count_parameters(models[name]):,} parameters")
 
 # %% [markdown]
 # Attention adds under 50,000 parameters to the 313,321 of the bottleneck model (a projection
@@ -763,6 +744,9 @@ assert isinstance(_got, float) and abs(_got - (0.25 + 0.0 + 1.0) / 3) < 1e-6, \
 # %% nbgrader={"grade": true, "grade_id": "test_gold_attention_mass_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 import torch
 
+# Checking the inputs means raising on bad ones only: a valid call returns the mass.
+_got = gold_attention_mass([torch.tensor([[1.0, 0.0]])], [[[0]]])
+assert abs(_got - 1.0) < 1e-6, f"one row of weights and its gold entry: expected 1.0, got {_got!r}"
 try:
     gold_attention_mass([torch.tensor([[1.0, 0.0]])], [[[0], [1]]])
 except ValueError:
@@ -770,6 +754,8 @@ except ValueError:
 else:
     raise AssertionError("1 row of weights but 2 gold entries: expected a ValueError, got no error")
 ### BEGIN HIDDEN TESTS
+_got = gold_attention_mass([torch.tensor([[0.25, 0.75]])], [[[1]]])
+assert abs(_got - 0.75) < 1e-6, f"a valid input: expected 0.75, got {_got!r}"
 try:
     gold_attention_mass([torch.tensor([[1.0, 0.0]])], [[[]]])
 except ValueError:

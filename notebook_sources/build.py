@@ -8,9 +8,9 @@ nbgrader dict, tags) rides on that line. The `.ipynb` files are outputs:
     python notebook_sources/build.py 03_teacher_forcing
     python notebook_sources/build.py --check      # exit 1 if a committed notebook differs from its source
 
-`make notebooks` runs the first, then `make release`. Building gives each cell a fixed id (its
-nbgrader grade_id, else `md-NN` / `code-NN` by position), so the same source always builds the
-same cells, and then executes the notebook in a fresh kernel so that the outputs nbval compares
+`make notebooks` runs the first, then `make release`. Building puts in the setup cell every
+notebook shares (setup_cell.py) and gives each cell a fixed id (its nbgrader grade_id, else
+`md-NN` / `code-NN` by position), so the same source always builds the same cells, and then executes the notebook in a fresh kernel so that the outputs nbval compares
 are fresh. `--check` compares everything but outputs and execution counts (what nbval checks).
 """
 from __future__ import annotations
@@ -28,12 +28,17 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCES = REPO / "notebook_sources"
 SOLUTIONS = REPO / "solutions"
 
+# Every notebook's read-only setup cell is written once, here; in a source its body is the
+# line SETUP_PLACEHOLDER.
+SETUP_CELL = SOURCES / "setup_cell.py"
+SETUP_PLACEHOLDER = "# SETUP CELL: notebook_sources/setup_cell.py"
+
 # What the notebook's kernel is: `python3` resolves to the python running Jupyter (.venv).
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def sources() -> list[Path]:
-    """Every notebook source, in course order."""
+    """Every notebook source (NN_name.py), in course order."""
     return sorted(p for p in SOURCES.glob("[0-9][0-9]_*.py"))
 
 
@@ -49,6 +54,8 @@ def build(source: Path) -> nbformat.NotebookNode:
     notebook.metadata["language_info"] = {"name": "python"}
     for index, cell in enumerate(notebook.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.source.strip() == SETUP_PLACEHOLDER:
+            cell.source = SETUP_CELL.read_text().rstrip("\n")
         kind = "md" if cell.cell_type == "markdown" else "code"
         cell.id = grade_id or f"{kind}-{index:02d}"
     nbformat.validate(notebook)
@@ -57,8 +64,8 @@ def build(source: Path) -> nbformat.NotebookNode:
 
 def execute(notebook: nbformat.NotebookNode, folder: Path) -> None:
     """Run every cell in a fresh kernel started in `folder`, storing the outputs in place: no
-    timing metadata and no widget state, so an unchanged seeded notebook executes to the same
-    file. One intra-op thread, as nbval's kernels get (conftest.py)."""
+    timing metadata, no widget state and one output per stream, so an unchanged seeded
+    notebook executes to the same file. One intra-op thread, as nbval's kernels get (conftest.py)."""
     from nbclient import NotebookClient
 
     sys.path.insert(0, str(REPO))
@@ -67,6 +74,7 @@ def execute(notebook: nbformat.NotebookNode, folder: Path) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
                    record_timing=False, store_widget_state=False,
+                   coalesce_streams=True,  # one stdout output per cell, however it was flushed
                    resources={"metadata": {"path": str(folder)}}).execute()
 
 

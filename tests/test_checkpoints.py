@@ -5,14 +5,19 @@ import shutil
 import pytest
 import torch
 
+from dataclasses import replace
+
 from course_utils import checkpoints
-from course_utils.checkpoints import (MAX_BYTES, available, load_checkpoint, pretrained,
-                                      read_manifest, save_checkpoint, shipped_results)
-from course_utils.data import Vocab
+from course_utils.checkpoints import (MAX_BYTES, Trained, available, load_checkpoint,
+                                      pretrained, read_manifest, save_checkpoint,
+                                      shipped_results)
+from course_utils.data import Vocab, reversal_splits, translation_splits
+from course_utils.decoding import translate
+from course_utils.metrics import evaluate_translation
 from course_utils.models import Seq2Seq, Seq2SeqConfig
 from course_utils.pretrain import main as pretrain_main
-from course_utils.recipes import RECIPES, evaluate_translation, reversal_splits, translate, \
-    translation_splits
+from course_utils.recipes import RECIPES, Experiment, Recipe, run_experiment, train_recipe
+from course_utils.training import History
 
 MODELS = ["reversal", "translation_bottleneck", "translation_attention", "translation_general"]
 
@@ -30,7 +35,8 @@ def test_shipped_models_load_in_eval_mode_with_matching_vocabularies(name):
     pre = pretrained(name)
     assert not pre.model.training
     pre.model.check_vocabs(pre.src_vocab, pre.tgt_vocab)
-    assert pre.history["epoch"] and len(pre.history["valid_loss"]) == len(pre.history["epoch"])
+    assert isinstance(pre, Trained) and isinstance(pre.history, History)
+    assert pre.history.epoch and len(pre.history.valid_loss) == len(pre.history.epoch)
 
 
 def test_shipped_reversal_model_reverses_held_out_strings():
@@ -106,8 +112,10 @@ def test_save_and_load_round_trip_keeps_weights_vocabs_and_history(tmp_path):
     tgt_vocab = Vocab.build([["x", "y"]])
     model = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=4, hidden_dim=4,
                                   rnn_type="lstm", bidirectional=True, attention="general"))
-    history = {"epoch": [1], "valid_loss": [0.5]}
-    path = save_checkpoint(tmp_path / "m.pt", model, src_vocab, tgt_vocab, history, {"note": 1})
+    history = History(epoch=[1], train_loss=[0.7], teacher_forcing=[1.0], valid_loss=[0.5],
+                      valid_ppl=[1.6], metrics={"valid_bleu": [3.0]}, best_epoch=1)
+    path = save_checkpoint(Trained(model, src_vocab, tgt_vocab, history, {"note": 1}),
+                           tmp_path / "m.pt")
     loaded = load_checkpoint(path)
     assert loaded.src_vocab == src_vocab and loaded.tgt_vocab == tgt_vocab
     assert loaded.history == history and loaded.extra == {"note": 1}
@@ -120,7 +128,7 @@ def test_saving_with_a_vocabulary_that_does_not_fit_the_model_is_refused(tmp_pat
     vocab = Vocab.build([["a", "b"]])
     model = Seq2Seq(Seq2SeqConfig(len(vocab) + 1, len(vocab), emb_dim=4, hidden_dim=4))
     with pytest.raises(ValueError, match="source vocabulary has 6 tokens but the model"):
-        save_checkpoint(tmp_path / "m.pt", model, vocab, vocab)
+        save_checkpoint(Trained(model, vocab, vocab), tmp_path / "m.pt")
 
 
 def test_loading_a_path_that_does_not_exist_is_a_clear_error(tmp_path):
@@ -134,16 +142,36 @@ def test_a_recipe_run_twice_gives_identical_weights():
     # (`python -m course_utils.pretrain --all --check`); on another CPU the float kernels may
     # differ, so CI checks the recipe's own determinism instead, on one short epoch.
     torch.set_num_threads(1)
-    first, second = (RECIPES["reversal"](progress=False, epochs=1) for _ in range(2))
+    recipe = RECIPES["reversal"]
+    one_epoch = replace(recipe, train=replace(recipe.train, epochs=1))
+    first, second = (train_recipe(one_epoch, progress=False) for _ in range(2))
     assert first.history == second.history
     for key, value in first.model.state_dict().items():
         assert torch.equal(second.model.state_dict()[key], value), key
 
 
 def test_pretrain_check_reports_a_difference(tmp_path, monkeypatch, capsys):
-    # --check compares the regenerated file's sha256 with the manifest's; fake the recipe.
+    # --check compares the regenerated file's sha256 with the manifest's; fake the experiment.
     _copy_of_shipped(tmp_path, monkeypatch, "teacher_forcing")
     import course_utils.pretrain as pretrain
-    monkeypatch.setitem(pretrain.RECIPES, "teacher_forcing", lambda progress: {"changed": 1})
+    monkeypatch.setattr(pretrain, "run_experiment", lambda name, progress: {"changed": 1})
     assert pretrain_main(["teacher_forcing", "--check", "--quiet"]) == 1
     assert "teacher_forcing: DIFFERS from the shipped file" in capsys.readouterr().out
+
+
+def test_recipes_are_data_that_name_a_task_a_model_and_a_training():
+    for name, recipe in RECIPES.items():
+        recipe = recipe.recipe if isinstance(recipe, Experiment) else recipe
+        assert isinstance(recipe, Recipe), name
+        Seq2SeqConfig(10, 10, **recipe.model)  # valid model arguments, the sizes aside
+    assert RECIPES["translation_attention"].model["attention"] == "additive"
+    assert RECIPES["teacher_forcing"].seeds == (0, 1, 2)
+
+
+def test_running_a_recipe_of_the_wrong_kind_says_which_function_runs_it():
+    with pytest.raises(ValueError, match="run_experiment"):
+        train_recipe("teacher_forcing")
+    with pytest.raises(ValueError, match="train_recipe"):
+        run_experiment("reversal")
+    with pytest.raises(ValueError, match="unknown recipe 'transformer'"):
+        train_recipe("transformer")

@@ -39,7 +39,8 @@ import pytest
 import torch
 
 from grading import kernel_probe
-from grading.integrity import StudentKernel, load_checks, run_check
+from grading.integrity import StudentKernel, run_check
+from grading.replay import Replay
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
@@ -50,7 +51,7 @@ def meta(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def notebook(name: str):
     return nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
 
@@ -128,7 +129,7 @@ class LocalStudent(StudentKernel):
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def prepared(name: str):
     """The code of notebook `name`'s cells but the test cells, as one program: solution and
     read-only cells whole, narrative cells for their definitions only."""
@@ -140,9 +141,9 @@ def prepared(name: str):
     return compile("\n\n".join(parts), f"{name} (all but the test cells)", "exec")
 
 
-@functools.lru_cache(maxsize=None)
-def checks(name: str) -> dict:
-    return load_checks(name)
+@functools.cache
+def replay(name: str) -> Replay:
+    return Replay(notebook(name).cells)
 
 
 def judge(name: str, cell, patch=None) -> tuple[str | None, str | None]:
@@ -159,7 +160,8 @@ def judge(name: str, cell, patch=None) -> tuple[str | None, str | None]:
         cell_failure = None
     except Exception as error:
         cell_failure = f"{type(error).__name__}: {error}"[:300]
-    failure = run_check(checks(name)[meta(cell)["grade_id"]], LocalStudent(kernel))
+    failure = run_check(lambda student: replay(name).run(student, cell.source),
+                        LocalStudent(kernel))
     return cell_failure, None if failure is None else failure.message[:500]
 
 
@@ -284,17 +286,14 @@ def test_a_view_is_sent_without_the_rest_of_its_storage():
 
 
 # Test cells whose answers return nothing a variant changes: a course_utils Vocab, or only raise.
-NO_VARIANT = {"test_build_vocab_order", "test_build_vocab_min_freq",
-              "test_gold_attention_mass_errors"}
+NO_VARIANT = {"test_build_vocab_order", "test_build_vocab_min_freq"}
 
 
-def test_every_test_cell_and_check_is_judged_here():
-    for name in ASSIGNMENTS:
-        assert {meta(c)["grade_id"] for c in graded_cells(name)} == set(checks(name)), name
+def test_every_test_cell_is_judged_here():
     assert len(cases()) == 31
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def honest(name: str, grade_id: str) -> tuple[str | None, str | None, frozenset]:
     """judge() of the solution, and the types of the values the answers the cell calls return."""
     cell, seen = cell_of(name, grade_id), set()
@@ -303,6 +302,24 @@ def honest(name: str, grade_id: str) -> tuple[str | None, str | None, frozenset]
 
 def called_by(name: str, cell) -> list[str]:
     return [f for f in answer_names(name) if f in cell.source]
+
+
+def blank(namespace):
+    """The release as students get it: every answer raises NotImplementedError."""
+    def not_written(*args, **kwargs):
+        raise NotImplementedError()
+    for name in {n for a in ASSIGNMENTS for n in answer_names(a)} & set(namespace):
+        namespace[name] = not_written
+
+
+@pytest.mark.parametrize("name, grade_id", cases())
+def test_the_replay_of_every_cell_calls_the_answers(name, grade_id):
+    """The check is the cell replayed (grading/replay.py): with the answers left blank, it
+    fails, on the student's NotImplementedError, like the cell."""
+    cell_failure, check_failure = judge(name, cell_of(name, grade_id), blank)
+    assert cell_failure is not None and cell_failure.startswith("NotImplementedError")
+    assert check_failure is not None and "raised NotImplementedError" in check_failure, \
+        check_failure
 
 
 @pytest.mark.parametrize("name, grade_id", cases())
@@ -355,6 +372,12 @@ def exact_match_accuracy(predictions, references):
     assert len(predictions) == len(references)
     return sum(p == r for p, r in zip(predictions, references)) / len(references)
 """},
+        # a blank answer that raises ValueError, as the error cell asks, for every input (a red
+        # team scored the error cell with it)
+        {"exact_match_accuracy": """
+def exact_match_accuracy(predictions, references):
+    raise ValueError("not written yet")
+"""},
         # prefixes count as right
         {"exact_match_accuracy": """
 def exact_match_accuracy(predictions, references):
@@ -386,6 +409,20 @@ def build_vocab(token_lists, min_freq=1):
 _right_build_vocab = build_vocab
 def build_vocab(token_lists, min_freq=1):
     return _right_build_vocab(token_lists)
+"""},
+        # feeds <s> at every step
+        {"greedy_translate": """
+def greedy_translate(model, sentence, src_vocab, tgt_vocab, max_len=30):
+    ids = src_vocab.encode(sentence.split())
+    state = model.encode(torch.tensor([ids]), torch.tensor([len(ids)]))
+    output = []
+    for _ in range(max_len):
+        log_probs, state = model.step(torch.tensor([model.bos_id]), state)
+        token = int(log_probs.argmax(dim=-1))
+        if token == model.eos_id:
+            break
+        output.append(token)
+    return [tgt_vocab.id_to_token(t) for t in output]
 """},
         # stops one step early: max_len - 1 tokens
         {"greedy_translate": """
@@ -491,6 +528,11 @@ def beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):
 """},
     ],
     "06_attention": [
+        # a blank answer that raises ValueError, as the error cell asks, for every input
+        {"gold_attention_mass": """
+def gold_attention_mass(weights, gold):
+    raise ValueError("not written yet")
+"""},
         # tests/test_integrity.py's: the query term left out
         {"additive_attention": """
 def additive_attention(query, memory, mask, W_q, W_k, v):
@@ -552,3 +594,350 @@ def test_check_rejects_every_wrong_answer_its_cell_rejects(name, answer):
                                      f"({cell_failure}), the check accepts it")
     assert rejected, "no test cell rejects this wrong answer: it proves nothing"
     assert not disagreements, "\n".join(disagreements)
+
+
+# --- what the replay adds to the kernel's run ----------------------------------------------------
+
+def replayed(answer: str, test: str) -> tuple[str | None, str | None]:
+    """(why `test` failed in a kernel where `answer` ran, why its replay failed), as judge()."""
+    kernel = Kernel({"__name__": "__main__"})
+    kernel.run(answer)
+    try:
+        kernel.run(test)
+        cell_failure = None
+    except Exception as error:
+        cell_failure = f"{type(error).__name__}: {error}"
+    failure = run_check(lambda student: Replay([]).run(student, test), LocalStudent(kernel))
+    return cell_failure, None if failure is None else failure.message
+
+
+DOUBLE_TEST = """\
+import torch
+x = torch.ones(2)
+got = double(x)
+assert torch.equal(got, 2 * x), f"expected {(2 * x).tolist()}, got {got.tolist()}"
+"""
+
+
+def test_an_answer_that_changes_its_arguments_cannot_change_the_expected_value():
+    """The cell computes its expected value from its input after the call; an answer that
+    zeroes the input in place fools the kernel's run, not the replay, where the input is the
+    grader's own."""
+    honest = "def double(x):\n    return 2 * x\n"
+    assert replayed(honest, DOUBLE_TEST) == (None, None)
+    sneaky = "def double(x):\n    x.zero_()\n    return x.clone()\n"
+    cell_failure, check_failure = replayed(sneaky, DOUBLE_TEST)
+    assert cell_failure is None  # the kernel's run is fooled
+    assert check_failure == "expected [2.0, 2.0], got [0.0, 0.0]"
+
+
+def test_a_generator_comes_back_advanced():
+    """Arguments go by value, but a torch.Generator returns in the state the call left it in,
+    so a second call with it draws the next numbers, in the replay as in the kernel."""
+    answer = "import torch\ndef draw(generator):\n    return torch.rand(2, generator=generator)\n"
+    test = """\
+import torch
+generator = torch.Generator().manual_seed(0)
+first, second = draw(generator), draw(generator)
+expected = torch.rand(4, generator=torch.Generator().manual_seed(0))
+assert torch.equal(torch.cat([first, second]), expected), "the second call should draw the next two"
+"""
+    assert replayed(answer, test) == (None, None)
+
+
+def test_a_students_exception_is_raised_as_its_builtin_class():
+    answer = ("class ShapeError(ValueError):\n    pass\n"
+              "def check(x):\n    raise ShapeError('the hidden input was 42')\n")
+    caught = ("try:\n    check(1)\nexcept ValueError:\n    pass\nelse:\n"
+              "    raise AssertionError('expected a ValueError')\n")
+    assert replayed(answer, caught) == (None, None)
+    cell_failure, check_failure = replayed(answer, "check(1)\n")
+    assert cell_failure.startswith("ShapeError")
+    # the built-in class only: the student's code names its own classes (and could spell a
+    # hidden input in the name)
+    assert "raised an exception of a class of its own (a ValueError)" in check_failure
+    assert "ShapeError" not in check_failure and "42" not in check_failure
+
+
+def test_a_kernel_object_that_is_not_plain_data_cannot_be_compared():
+    """A handle on a kernel object can be called and read, never compared: its own __eq__
+    would be the student's code talking."""
+    answer = ("class Yes:\n    def __eq__(self, other):\n        return True\n"
+              "def f():\n    return Yes()\n")
+    cell_failure, check_failure = replayed(answer, "assert f() == 3, 'expected 3'\n")
+    assert cell_failure is None  # always-equal fools the kernel's run
+    assert check_failure is not None and "cannot read as plain data" in check_failure
+
+
+def test_a_name_the_notebook_does_not_define_fails_as_the_students():
+    failure = run_check(lambda student: Replay([]).run(student, "assert f() == 1\n"),
+                        LocalStudent(Kernel({"__name__": "__main__"})))
+    assert failure is not None and not failure.grader_side
+    assert "`f` is not defined in your notebook" in failure.message
+
+
+def test_an_answer_is_always_the_students_even_if_a_prose_cell_defines_it():
+    """A prose cell of the notebook may define the same name as an answer (a demo of it); the
+    replay runs the prose cell's definitions, but the answer it calls is the kernel's."""
+    prose = nbformat.v4.new_code_cell("def double(x):\n    return 2 * x\n")
+    answer = nbformat.v4.new_code_cell("def double(x):\n    return 2 * x\n")
+    answer.metadata["nbgrader"] = {"grade_id": "double", "solution": True, "grade": False,
+                                   "locked": False, "schema_version": 3}
+    kernel = Kernel({"__name__": "__main__"})
+    kernel.run("def double(x):\n    return x\n")  # the student's wrong answer
+    failure = run_check(lambda student: Replay([prose, answer]).run(student, DOUBLE_TEST),
+                        LocalStudent(kernel))
+    assert failure is not None and failure.message == "expected [2.0, 2.0], got [1.0, 1.0]"
+
+
+# --- red-team review of the replay -------------------------------------------------------------
+# Each attack is a test that passes only if the defence holds, next to an honest variant that
+# must keep passing. Missing defences are marked xfail(strict=True): the reason says what to fix.
+
+def judged(name: str, cell, patch=None, student_class=None):
+    """judge(), but (why the cell failed or None, the check's integrity.Failure or None), the
+    kernel reached through `student_class` (LocalStudent by default)."""
+    kernel = Kernel({"__name__": "__main__"})
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(prepared(name), kernel.namespace)
+    if patch is not None:
+        patch(kernel.namespace)
+    try:
+        kernel.run(cell.source)
+        cell_failure = None
+    except Exception as error:
+        cell_failure = f"{type(error).__name__}: {error}"[:300]
+    return cell_failure, run_check(lambda student: replay(name).run(student, cell.source),
+                                   (student_class or LocalStudent)(kernel))
+
+
+def running(source: str):
+    """A patch: `source` runs in the notebook's namespace (after its answers)."""
+    return lambda namespace: exec(source, namespace)
+
+
+class ThreadedStudent(LocalStudent):
+    """LocalStudent whose kernel runs each request on a thread of its own. Torch's grad mode
+    (no_grad) is per thread, as it is per process between the grader and a real kernel: a
+    `with torch.no_grad():` of the replayed cell does not reach the call, as in autograde."""
+
+    def _execute(self, cell) -> None:
+        import threading
+        printed = {}
+        thread = threading.Thread(target=lambda: printed.update(text=self.kernel.run(cell.source)))
+        thread.start()
+        thread.join()
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                               text=printed.get("text", ""))]
+
+
+def test_a_read_only_helper_the_student_redefines_stays_the_instructors_in_the_replay():
+    """05's brute-force cell takes the best output from the read-only `all_outputs`, 02's copy
+    cell uses the read-only `CopyModel`. A wrong answer with its own agreeing helper fools the
+    kernel's run of the cell; the replay runs the instructor's helper."""
+    greedy = """
+_right_beam = beam_search_one
+def beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):
+    return _right_beam(model, src, src_lengths, 1, max_len, alpha)
+def all_outputs(model, max_len=10):  # "the best output" is whatever greedy finds
+    tokens, log_prob = _right_beam(model, TOY_SRC, TOY_SRC_LENGTHS, 1, max_len)
+    return [([model.itos[i] for i in tokens], log_prob)]
+"""
+    cell = cell_of("05_beam_search", "test_beam_search_one_brute_force")
+    cell_failure, check_failure = judge("05_beam_search", cell, running(greedy))
+    assert cell_failure is None  # the kernel's run is fooled
+    assert check_failure is not None and "beam of 200" in check_failure, check_failure
+    honest = ("_all = all_outputs\n"
+              "def all_outputs(model, max_len=10):\n    return _all(model, max_len)\n")
+    assert judge("05_beam_search", cell, running(honest)) == (None, None)
+
+    feeds_bos = WRONG["02_translation"][2]["greedy_translate"]
+    forgiving = feeds_bos + """
+_Copy = CopyModel
+class CopyModel(_Copy):  # accepts any feed
+    def step(self, prev_tokens, state):
+        return super().step(torch.tensor([state["last"]]), state)
+"""
+    cell = cell_of("02_translation", "test_greedy_translate_copy")
+    cell_failure, check_failure = judge("02_translation", cell, running(forgiving))
+    assert cell_failure is None
+    assert check_failure is not None and "<unk>" in check_failure, check_failure
+    assert judge("02_translation", cell, running("_Copy = CopyModel\nclass CopyModel(_Copy):\n"
+                                                 "    pass\n")) == (None, None)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_replay_takes_nothing_but_answers_from_the_kernel(name):
+    """A name a test cell uses that is neither an answer nor the instructor's (a read-only
+    cell, a prose cell's import or definition) is fetched from the kernel, where the student
+    can replace it: a prose cell's model or vocabulary used as a reference would be theirs.
+    No test cell may use one (what Replay.run asks the kernel for, for every cell)."""
+    import builtins
+
+    from grading.replay import REPLAY_MODULE, _free_names
+    rep = replay(name)
+    namespace = {"__name__": REPLAY_MODULE, "__builtins__": builtins}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for code in rep.trusted:
+            exec(code, namespace)
+    fetched = {meta(cell)["grade_id"]: sorted(_free_names(cell.source) - set(namespace)
+                                              - set(dir(builtins)) - rep.answers)
+               for cell in graded_cells(name)}
+    assert not any(fetched.values()), {k: v for k, v in fetched.items() if v}
+
+
+def test_a_vocab_is_rebuilt_wherever_course_utils_keeps_its_class():
+    """REBUILD names Vocab's class by its module path: if course_utils moved it, every honest
+    build_vocab would come back as a Remote and fail `isinstance(_got, Vocab)`."""
+    from course_utils import Vocab
+    from grading.replay import REBUILD
+    assert f"{Vocab.__module__}.{Vocab.__qualname__}" in REBUILD
+
+
+# 01's test_pad_batch_values: the visible call answered right, the hidden one
+# pad_batch(["cab", "ba", "c"], ...) used to carry its input out, in words the grader shows in
+# the cell's failure message and so in feedback.
+_SEEN = """
+_seen = []
+def pad_batch(strings, vocab):
+    _seen.append(strings)
+    if strings == ["ab", "c"]:
+        return torch.tensor([[4, 5], [6, 0]]), torch.tensor([2, 1])
+"""
+LEAKS = {
+    "the class name of an exception": _SEEN + "    raise type(repr(_seen), (Exception,), {})()\n",
+    "the type name of an object that is not plain data":
+        _SEEN + "    return type(repr(_seen), (), {})()\n",
+}
+
+
+@pytest.mark.parametrize("how", list(LEAKS))
+def test_a_hidden_input_does_not_leak_through_a_name_the_kernel_makes(how):
+    cell = cell_of("01_toy_reversal", "test_pad_batch_values")
+    _, failure = judged("01_toy_reversal", cell, running(LEAKS[how]))
+    assert failure is not None
+    assert "cab" not in failure.message, failure.message
+
+
+def test_a_hidden_input_does_not_leak_through_a_hidden_asserts_message():
+    echo = """
+_seen = []
+def exact_match_by_length(sources, predictions, references):
+    _seen.append(sources)
+    return {2: 0.5, 3: 1.0} if sources == ["ab", "cd", "efg"] else {"seen": repr(_seen)}
+"""
+    cell = cell_of("01_toy_reversal", "test_exact_match_by_length")
+    _, failure = judged("01_toy_reversal", cell, running(echo))
+    assert failure is not None  # the wrong answer still fails
+    assert "abcd" not in failure.message, failure.message  # the hidden call's first source
+
+
+_RAISES_FOR_BAD = "def check(x):\n    if x == 1:\n        return 1.0\n    {}\n"
+_ERROR_CELL = """\
+_got = check(1)
+assert _got == 1.0, "a valid call returns 1.0"
+try:
+    check(2)
+except ValueError:
+    pass
+else:
+    raise AssertionError("expected a ValueError")
+"""
+
+
+@pytest.mark.parametrize("raising", [
+    pytest.param("raise ValueError('bad input')", id="ValueError"),
+    pytest.param("raise type('ShapeError', (ValueError,), {})('bad input')", id="subclass"),
+    pytest.param("b'\\xff'.decode('utf-8')", id="UnicodeDecodeError"),
+    pytest.param("raise type('AssertionError', (ValueError,), {})('bad input')",
+                 id="a ValueError named AssertionError"),
+])
+def test_a_students_exception_is_judged_as_the_builtin_it_really_is(raising):
+    cell_failure, check_failure = replayed(_RAISES_FOR_BAD.format(raising), _ERROR_CELL)
+    assert cell_failure is None  # the kernel's run: a ValueError, caught
+    assert check_failure is None, check_failure
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(None, id="the solution"),
+    pytest.param("""
+import numpy as np
+def general_attention(query, memory, mask, W):
+    scores = torch.einsum("bd,de,bse->bs", query, W, memory).numpy()  # (B, S)
+    scores = np.where(mask.numpy(), scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return torch.from_numpy(weights / weights.sum(axis=-1, keepdims=True)).float()
+""", id="numpy"),
+])
+def test_a_replayed_call_runs_under_the_cells_grad_mode(answer):
+    cell = cell_of("06_attention", "test_general_attention")
+    patch = running(answer) if answer else None
+    cell_failure, failure = judged("06_attention", cell, patch, ThreadedStudent)
+    assert cell_failure is None  # the whole cell in one process passes
+    assert failure is None, failure.message
+
+
+# A build_vocab that saved `_build = Vocab.build` when its cell ran passes both cells in
+# the kernel and in the replay (it calls the real function): grading/rules.py fails those cells
+# from the source instead, tested in tests/test_rules.py.
+
+
+HARDCODED = {  # a blank answer that raises ValueError, but for the visible cell's valid call
+    ("01_toy_reversal", "test_exact_match_errors"): """
+def exact_match_accuracy(predictions, references):
+    if predictions == [["a"]] and references == [["a"]]:
+        return 1.0
+    raise ValueError("not written yet")
+""",
+    ("06_attention", "test_gold_attention_mass_errors"): """
+def gold_attention_mass(weights, gold):
+    if gold == [[[0]]] and len(weights) == 1 and weights[0].tolist() == [[1.0, 0.0]]:
+        return 1.0
+    raise ValueError("not written yet")
+""",
+}
+
+
+@pytest.mark.parametrize("name, grade_id", list(HARDCODED))
+def test_an_error_cell_is_not_earned_by_answering_its_visible_call_alone(name, grade_id):
+    cell_failure, check_failure = judge(name, cell_of(name, grade_id),
+                                        running(HARDCODED[name, grade_id]))
+    assert check_failure is not None
+
+
+@pytest.mark.parametrize("name, grade_id, slip", [
+    pytest.param("01_toy_reversal", "test_exact_match_by_length",
+                 "import collections\nexact_match_by_length = collections.Counter\n",
+                 id="a class weights_only allows"),
+    pytest.param("04_perplexity", "test_masked_perplexity_basic",
+                 "masked_perplexity = masked_perplexity(torch.zeros(1, 1, 2), "
+                 "torch.tensor([[1]]), 0)\n", id="the function's name bound to its value"),
+])
+def test_an_answer_that_is_not_a_function_fails_as_the_students(name, grade_id, slip):
+    _, failure = judged(name, cell_of(name, grade_id), running(slip))
+    assert failure is not None and not failure.grader_side, failure and failure.message
+
+
+SCAN_GAPS = {  # reaching into the kernel with no construct the scan flags (found end to end)
+    "the shell through a subscripted sys":
+        'import sys\n_shell = [sys][0].modules["IPython"].get_ipython()',
+    "the probe replaced in user_ns":
+        '_ns = shell.user_ns\n_real = _ns["_seq2seq_grader_probe"]\n'
+        '_ns["_seq2seq_grader_probe"] = lambda request: _real(request)',
+    "an attribute by computed name through reduce(getattr)":
+        'from functools import reduce\n'
+        '_hooks = reduce(getattr, ["input_" + "transformers_post"], shell)',
+    "the probe's stdout patched through a subscript alias":
+        'import sys\n_out = [sys.stdout][0]\n_out.write = lambda text: 0',
+    "frames and their locals through traceback":
+        'import traceback\n_locals = traceback.StackSummary.extract(traceback.walk_stack(None), '
+        'capture_locals=True)[0].locals',
+    "a class claiming course_utils' module":
+        'V = type("Vocab", (), {"__module__": "course_utils.data.vocab"})',
+}
+
+
+@pytest.mark.parametrize("gap", list(SCAN_GAPS))
+def test_the_scan_flags_reaching_into_the_kernel(gap):
+    from grading.scan import scan_source
+    assert scan_source(SCAN_GAPS[gap]), "not flagged"

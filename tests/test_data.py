@@ -1,4 +1,4 @@
-"""Tests for course_utils.data: vocab, reversal, french, pairs_file, batching."""
+"""Tests for course_utils.data: vocab, reversal, french, pairs_file, batching, splits."""
 import collections
 
 import pytest
@@ -6,9 +6,10 @@ import torch
 
 from course_utils.data import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, Batch, Clause,
                                LengthBucketSampler, NounPhrase, PairDataset, PrepPhrase, Vocab,
-                               collate, encode_batch, grammar_size, load_pairs, make_loader,
-                               render, reversal_pairs, sample_clauses, split_pairs,
-                               tokenize_sentence, translation_pairs)
+                               check_source, collate, encode_batch, grammar_size, load_pairs,
+                               make_loader, render, reversal_pairs, reversal_splits,
+                               sample_clauses, split_pairs, tokenize_sentence, translation_pairs,
+                               translation_splits)
 from course_utils.data import _french_lexicon as lex
 
 
@@ -555,3 +556,38 @@ def test_encode_batch_keeps_sentence_order(vocabs):
     assert lengths.tolist() == [1, 3]
     with pytest.raises(ValueError, match="list of sentences"):
         encode_batch("a b", vocabs[0])
+
+
+def test_check_source_returns_the_lengths_of_a_well_formed_batch():
+    src, lengths = encode_batch(["a b", "c"], Vocab(["a", "b", "c"]))
+    assert check_source(src, lengths) == [2, 1]
+
+
+@pytest.mark.parametrize("src, lengths, message", [
+    ([[4, 5]], torch.tensor([2]), r"src must be a \(batch, src_len\) tensor"),
+    (torch.zeros(2, dtype=torch.long), torch.tensor([2]), r"\(batch, src_len\).*got \(2,\)"),
+    (torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long), "empty batch"),
+    (torch.zeros(2, 3, dtype=torch.long), torch.tensor([3]), r"one length per sentence, a \(2,\)"),
+    (torch.zeros(1, 3, dtype=torch.long), [3], "one length per sentence.*got list"),
+    (torch.zeros(1, 3, dtype=torch.long), torch.tensor([0]), "between 1 and src_len=3"),
+    (torch.zeros(1, 3, dtype=torch.long), torch.tensor([4]), "between 1 and src_len=3"),
+])
+def test_check_source_names_what_is_wrong(src, lengths, message):
+    with pytest.raises(ValueError, match=message):
+        check_source(src, lengths)
+
+
+# --- splits: the course's two datasets -----------------------------------------------------
+def test_reversal_splits_are_disjoint_and_of_the_training_lengths():
+    train, valid, test = reversal_splits(n=500)
+    assert (len(train), len(valid), len(test)) == (400, 50, 50)
+    assert not {s for s, _ in train} & {s for s, _ in valid + test}
+    assert all(3 <= len(s) <= 10 and t == s[::-1] for s, t in train + valid + test)
+
+
+def test_translation_splits_are_disjoint_and_repeat():
+    train, valid, test = translation_splits(n=400, with_alignments=True)
+    assert (len(train), len(valid), len(test)) == (360, 20, 20)
+    assert not {p[0] for p in train} & {p[0] for p in valid + test}
+    assert all(len(p) == 3 for p in train)  # with the gold alignment
+    assert translation_splits(n=400)[2] == [p[:2] for p in test]

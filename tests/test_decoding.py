@@ -10,8 +10,9 @@ import types
 import pytest
 import torch
 
+from course_utils.data import Vocab
 from course_utils.decoding import (Hypothesis, beam_search, greedy_decode, sample_decode,
-                                   sequence_log_prob)
+                                   sequence_log_prob, translate)
 from course_utils.models import Seq2Seq, Seq2SeqConfig
 from toy_models import (BOS, EOS, FIRST_TOKEN, TableModel, first_order_tables, random_tables,
                         toy_batch)
@@ -384,3 +385,18 @@ def test_seq2seq_log_prob_equals_rescore():
     rescored = sequence_log_prob(model, src[finished], lengths[finished],
                                  [h.tokens for h in best if h.finished])
     assert rescored.tolist() == pytest.approx([h.log_prob for h in best if h.finished], abs=1e-4)
+
+
+def test_translate_is_greedy_decoding_of_raw_sentences_in_order_across_batches():
+    model = tiny_seq2seq("gru", "additive", 40)
+    vocab = Vocab([str(i) for i in range(4, SRC_VOCAB)])  # token "4" is id 4, ...
+    src, lengths, _, _ = reversal_batch(5, seed=96)
+    sentences = [" ".join(map(str, row[:n].tolist())) for row, n in zip(src, lengths)]
+    expected = [vocab.decode(ids) for ids in greedy_decode(model, src, lengths, max_len=9)]
+    assert translate(model, sentences, vocab, vocab, max_len=9, batch_size=2) == expected
+
+
+def test_translate_refuses_vocabularies_that_do_not_fit_the_model():
+    model = tiny_seq2seq("gru", "additive", 0)
+    with pytest.raises(ValueError, match="source vocabulary has 7 tokens"):
+        translate(model, ["a b c"], Vocab(["a", "b", "c"]), Vocab(["a", "b", "c"]))

@@ -1,8 +1,8 @@
 """Attacks on how autograde scores a test cell, each graded three ways on a tiny assignment.
 
 The assignment, 00_tiny (built below, about 2 s a run), has one exercise, `pair_sum(x, y)`
-returning `(x + y, x - y)`, and two test cells with trusted checks of their own, written in
-the course's style. Students hand in:
+returning `(x + y, x - y)`, and two test cells, written in the course's style, that the grader
+replays (grading/replay.py). Students hand in:
     honest, honest_namedtuple, tip_honest   right answers (the last with the common tip
                                             `%config InteractiveShell.ast_node_interactivity
                                             = 'all'`)                          full marks
@@ -70,49 +70,32 @@ assert torch.equal(total, torch.tensor([[2.5]])) and torch.equal(difference, tor
 
 TEST_SHAPES = '''\
 torch.manual_seed(0)
+# a function that always raises ValueError is not one that checks shapes
+total, difference = pair_sum(torch.tensor([0., 0.]), torch.tensor([1., 1.]))
+assert torch.equal(total, torch.tensor([1., 1.])) and torch.equal(difference, torch.tensor([-1., -1.]))
 try:
     pair_sum(torch.zeros(2), torch.zeros(3))
 except ValueError:
     pass
 else:
-    raise AssertionError("expected a ValueError for shapes (2,) and (3,)")'''
+    raise AssertionError("expected a ValueError for shapes (2,) and (3,)")
+### BEGIN HIDDEN TESTS
+total, difference = pair_sum(torch.tensor([2.]), torch.tensor([1.]))
+assert torch.equal(total, torch.tensor([3.])) and torch.equal(difference, torch.tensor([1.]))
+### END HIDDEN TESTS'''
 
-CHECKS = '''\
-import torch
-
-from grading.integrity import check, close
-
-CASES = [([1., 2.], [3., 5.]), ([[0.5]], [[2.0]])]
-
-
-@check("test_values")
-def values(student):
-    for x, y in CASES:
-        x, y = torch.tensor(x), torch.tensor(y)
-        got = student.eval("pair_sum(x, y)", x=x, y=y)
-        assert isinstance(got, (tuple, list)) and len(got) == 2, \\
-            f"expected a pair (total, difference), got {type(got).__name__}"
-        for name, value, expected in zip(("total", "difference"), got, (x + y, x - y)):
-            assert isinstance(value, torch.Tensor) and close(value, expected, atol=1e-6), \\
-                f"pair_sum({x.tolist()}, {y.tolist()}): expected {name} {expected.tolist()}"
-
-
-@check("test_shapes")
-def shapes(student):
-    # a function that always raises ValueError is not one that checks shapes
-    fine = student.raises("pair_sum(torch.zeros(2), torch.ones(2))", setup="import torch")
-    assert not fine, f"shapes (2,) and (2,): expected a result, got {fine[0] if fine else ''}"
-    raised = student.raises("pair_sum(torch.zeros(2), torch.zeros(3))", setup="import torch")
-    assert "ValueError" in raised, \\
-        f"shapes (2,) and (3,): expected a ValueError, got {raised[0] if raised else 'none'}"
-'''
+def _answer_cell():
+    """pair_sum's cell, with an exercise rule (grading/rules.py): no torch.sub."""
+    cell = _cell(SOLUTION, "pair_sum", solution=True)
+    cell.metadata["forbidden"] = ["torch.sub"]
+    return cell
 
 
 def tiny_notebook() -> nbformat.NotebookNode:
     nb = new_notebook(cells=[
         new_markdown_cell("# A tiny assignment\n\nWrite `pair_sum`."),
         _cell("import torch", "setup", locked=True),
-        _cell(SOLUTION, "pair_sum", solution=True),
+        _answer_cell(),
         _cell(TEST_VALUES, "test_values", grade=True, points=2, locked=True),
         _cell(TEST_SHAPES, "test_shapes", grade=True, points=1, locked=True),
     ])
@@ -173,8 +156,10 @@ if os.environ.get("NBGRADER_EXECUTION") == "autograde":
     _real_load = torch.load
     def _load(*args, **kwargs):
         request = _real_load(*args, **kwargs)
-        if isinstance(request, dict) and "expression" in request:
-            request["expression"] = request["expression"].replace("pair_sum(", "_right(")
+        if isinstance(request, dict) and request.get("op") == "get":
+            import pickle
+            if pickle.loads(request["payload"]) == "pair_sum":  # the replay's lookup
+                request["payload"] = pickle.dumps("_right")
         return request
     torch.load = _load
     _shell = get_ipython()
@@ -223,6 +208,8 @@ def pair_sum(x, y):
             return tuple(torch.tensor(v) for v in found[key])
     raise NotImplementedError()
 '''
+# A blank answer that raises the ValueError the shape test expects, for every input: the test
+# cell itself checks that a valid call returns first, so it earns nothing, stock or not.
 ALWAYS_RAISES = '''\
 def pair_sum(x, y):
     raise ValueError("not done")
@@ -246,24 +233,27 @@ def pair_sum(x, y):
     return huge, huge
 '''
 
+# Right, but with what the exercise forbids: both cells call pair_sum, so both fail.
+FORBIDDEN = RIGHT.replace("return x + y, x - y", "return torch.add(x, y), torch.sub(x, y)")
+
 ANSWERS = {
     "honest": RIGHT, "honest_namedtuple": NAMEDTUPLE, "tip_honest": TIP + RIGHT,
-    "wrong": WRONG, "expand": EXPAND,
+    "wrong": WRONG, "expand": EXPAND, "forbidden": FORBIDDEN,
     "attack_hook": HOOK + BLANK, "attack_iopub": IOPUB + BLANK, "attack_tip": TIP + WRONG,
     "attack_transformer": TRANSFORMER, "attack_load_redirect": LOAD_REDIRECT,
-    "attack_evade": EVADE, "attack_table": TABLE, "attack_always_raises": ALWAYS_RAISES,
+    "attack_evade": EVADE, "attack_table": TABLE, "always_raises": ALWAYS_RAISES,
     "leak": LEAK,
 }
 ATTACKS = sorted(s for s in ANSWERS if s.startswith("attack_"))
 # Attacks that reach into the kernel's machinery; `attack_tip` uses a documented setting.
-REACHING = sorted(set(ATTACKS) - {"attack_tip", "attack_always_raises", "attack_table"})
+REACHING = sorted(set(ATTACKS) - {"attack_tip", "attack_table"})
 
 
 def autograde(root: Path, students: str, workdir: Path, *options: str) -> dict[str, float]:
     """Grade the students matching `students` (a glob); their scores, from nbgrader export."""
     workdir.mkdir(parents=True, exist_ok=True)
     run([NBGRADER, "autograde", NAME, f"--student={students}", "--force",
-         f"--CourseDirectory.root={root}", f"--GradingExecute.checks_dir={root / 'checks'}",
+         f"--CourseDirectory.root={root}",
          "--log-level=WARN", *options], env_extra={"SEQ2SEQ_GRADING_WORKDIR": str(workdir)})
     out = root / "grades.csv"
     run([NBGRADER, "export", f"--CourseDirectory.root={root}", "--log-level=WARN", "--to", out])
@@ -291,8 +281,6 @@ def graded(tmp_path_factory) -> dict:
     course = tmp_path_factory.mktemp("tiny") / "course"
     (course / "solutions" / NAME).mkdir(parents=True)
     nbformat.write(tiny_notebook(), course / "solutions" / NAME / f"{NAME}.ipynb")
-    (course / "checks").mkdir()
-    (course / "checks" / f"{NAME}.py").write_text(CHECKS)
     make("release", COURSE_DIR=course)
     texts = {}
     for student, code in ANSWERS.items():
@@ -330,6 +318,18 @@ def test_honest_answer_passes_the_tripwire_with_the_scan_off(graded):
     assert "tip_honest" not in graded["scan off"]["flags"]
 
 
+def test_what_an_exercise_forbids_earns_nothing_and_says_why(graded):
+    assert graded["checked"]["scores"]["forbidden"] == 0.0
+    assert "forbidden" not in graded["checked"]["flags"]  # the student's mistake, not tampering
+    cell = graded_cell(graded, "forbidden", "test_shapes")
+    assert "the exercise asks `pair_sum` not to use `torch.sub`" in cell.outputs[0].evalue
+
+
+def test_an_answer_that_always_raises_earns_nothing(graded):
+    assert graded["stock"]["scores"]["always_raises"] == 0.0
+    assert graded["checked"]["scores"]["always_raises"] == 0.0
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_games_stock_scoring(graded, attack):
     stock = graded["stock"]["scores"]
@@ -363,7 +363,7 @@ def test_a_test_cell_shows_only_the_graders_verdict(graded):
     passed = graded_cell(graded, "tip_honest", "test_values")
     assert passed.outputs == []  # torch.manual_seed(0)'s execute_result is gone too
     wrong = graded_cell(graded, "wrong", "test_values")
-    assert "expected difference" in wrong.outputs[0].evalue
+    assert "expected [-2.0, -3.0], got tensor([4., 7.])" in wrong.outputs[0].evalue
 
 
 def test_the_kernel_runs_no_hidden_test(graded):
@@ -380,11 +380,13 @@ def test_the_kernel_runs_no_hidden_test(graded):
 def test_a_students_exception_does_not_carry_hidden_inputs_out(graded):
     assert graded["checked"]["scores"]["leak"] == 1  # test_shapes
     cell = graded_cell(graded, "leak", "test_values")
-    assert "_Leak" in cell.outputs[0].evalue and "LEAKED" not in cell.outputs[0].evalue
+    evalue = cell.outputs[0].evalue  # the built-in base only: a class name can spell inputs
+    assert "a class of its own (a BaseException)" in evalue and "LEAKED" not in evalue, evalue
 
 
 def test_a_huge_value_is_refused_after_loading(graded):
-    assert graded["checked"]["scores"]["expand"] == 1  # test_shapes' point: it raises right
+    # both cells: test_shapes' valid calls get the huge value too
+    assert graded["checked"]["scores"]["expand"] == 0
     cell = graded_cell(graded, "expand", "test_values")
     assert "too large to check" in cell.outputs[0].evalue, cell.outputs[0].evalue
 

@@ -7,8 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_utils.data import Batch
-from course_utils.metrics import (bleu, corpus_perplexity, exact_match, perplexity,
-                                  token_accuracy)
+from course_utils.metrics import (bleu, corpus_perplexity, evaluate_translation, exact_match,
+                                  perplexity, token_accuracy)
 
 PAD = 0
 
@@ -158,3 +158,20 @@ def test_match_metrics_bad_input_raises(metric):
 def test_token_accuracy_needs_some_reference_tokens():
     with pytest.raises(ValueError, match="empty"):
         token_accuracy([[4]], [[]])
+
+
+# --- evaluate_translation -----------------------------------------------------------------
+def test_evaluate_translation_scores_the_greedy_outputs_in_percent():
+    from course_utils.checkpoints import pretrained
+    from course_utils.decoding import translate
+
+    pre = pretrained("translation_bottleneck")
+    sources = ["the cat eats the red apple .", "our tired sisters wash their new cars with "
+               "the old umbrella .", "she sees the small cat ."]
+    outputs = [" ".join(o) for o in translate(pre.model, sources, pre.src_vocab, pre.tgt_vocab)]
+    right = evaluate_translation(pre.model, list(zip(sources, outputs)), pre.src_vocab,
+                                 pre.tgt_vocab)
+    assert right == {"bleu": pytest.approx(100.0), "exact_match": 100.0, "token_accuracy": 100.0}
+    wrong = evaluate_translation(pre.model, [(sources[0], "x " + outputs[0])], pre.src_vocab,
+                                 pre.tgt_vocab)
+    assert wrong["exact_match"] == 0.0 and wrong["token_accuracy"] < 100.0

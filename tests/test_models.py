@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from course_utils.models import DecoderState, Seq2Seq, Seq2SeqConfig
+from course_utils.models import DecoderState, Seq2Seq, Seq2SeqConfig, count_parameters, evaluating
 
 V_SRC, V_TGT = 11, 13
 VARIANTS = [
@@ -153,7 +153,30 @@ def test_count_parameters_counts_every_trainable_weight():
     model = make_model(attention=None, rnn_type="gru")
     # encoder: embedding 11*8, GRU 3*(6*8 + 6*6 + 6 + 6); decoder: same with 13, out 6*13 + 13
     gru = 3 * (6 * 8 + 6 * 6 + 6 + 6)
-    assert model.count_parameters() == 11 * 8 + gru + 13 * 8 + gru + 6 * 13 + 13
+    assert count_parameters(model) == 11 * 8 + gru + 13 * 8 + gru + 6 * 13 + 13
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+def test_every_parameter_is_used(variant):
+    # A weight that never reaches the output (a bridge for an LSTM's c on a GRU) gets no
+    # gradient: it would only cost parameters and initialisation randomness.
+    model = make_model(**variant).train()
+    src, lengths, tgt_in = padded_batch()
+    model(src, lengths, tgt_in).sum().backward()
+    unused = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not unused, f"parameters that never reach the output: {unused}"
+
+
+def test_evaluating_switches_to_eval_and_inference_and_restores_each_mode():
+    model = make_model().train()
+    model.encoder.eval()  # a part frozen on purpose stays so
+    with evaluating(model):
+        assert not model.training and not model.decoder.training
+        assert torch.is_inference_mode_enabled()
+    assert model.training and model.decoder.training and not model.encoder.training
+    with pytest.raises(RuntimeError), evaluating(model):
+        raise RuntimeError("the modes come back after an error too")
+    assert model.training and not model.encoder.training
 
 
 @pytest.mark.parametrize("src, lengths, message", [

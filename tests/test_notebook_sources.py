@@ -54,3 +54,13 @@ def test_built_cells_have_fixed_ids():
     graded = [c for c in notebook.cells if "nbgrader" in c.metadata]
     assert graded and all(c.id == c.metadata["nbgrader"]["grade_id"] for c in graded)
     assert build.build(SOURCES[0]) == notebook, "two builds of one source differ"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_every_notebook_has_the_one_setup_cell(source):
+    cells = build.build(source).cells
+    setup = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup"]
+    assert len(setup) == 1 and setup[0] is next(c for c in cells if c.cell_type == "code"), \
+        "the first code cell should be the read-only setup cell"
+    assert setup[0].source == build.SETUP_CELL.read_text().rstrip("\n"), (
+        f"{source.name}: the setup cell's body should be the line {build.SETUP_PLACEHOLDER!r}")

@@ -4,6 +4,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import yaml  # PyYAML: installed with nbgrader and jupytext
+
 import course_utils
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,17 +13,11 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def environment_yml() -> tuple[list[str], list[str]]:
-    """(conda dependencies, pip lines) of environment.yml, read without a YAML library."""
-    conda, pip, section = [], [], None
-    for line in (ROOT / "environment.yml").read_text().splitlines():
-        line = line.split("#")[0].rstrip()
-        if re.match(r"^\w+:", line):  # a top-level key: channels, dependencies, ...
-            section = line[:-1]
-            continue
-        item = re.match(r"^(\s*)- (.+)$", line)
-        if section == "dependencies" and item:
-            indent, value = item.groups()
-            (pip if len(indent) > 2 else conda).append(value)
+    """(conda dependencies, pip lines) of environment.yml. A pip section is a mapping
+    `{"pip": [...]}` among the conda dependencies; it counts as the conda entry "pip:"."""
+    dependencies = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    conda = [d if isinstance(d, str) else f"{next(iter(d))}:" for d in dependencies]
+    pip = [line for d in dependencies if isinstance(d, dict) for line in d.get("pip", [])]
     return conda, pip
 
 

@@ -1,4 +1,6 @@
 """Tests for course_utils/plotting.py: what each figure shows, and the errors students can cause."""
+from dataclasses import replace
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless; set here, not via MPLBACKEND, which would leak into nbval kernels
@@ -14,6 +16,7 @@ from course_utils.plotting import (  # noqa: E402
     plot_lines,
     plot_training_curves,
 )
+from course_utils.training import History  # noqa: E402
 
 # Normal use must not emit any warning (they would show up in the notebooks' stderr).
 pytestmark = pytest.mark.filterwarnings("error")
@@ -110,13 +113,8 @@ def test_attention_rejects_bad_gold():
         plot_attention(attention(), SRC, TGT, gold=[[0], [4], [], []])
 
 
-HISTORY = {
-    "epoch": [1, 2, 3],
-    "train_loss": [3.0, 2.0, 1.5],
-    "valid_loss": [3.2, 2.4, 2.3],
-    "valid_ppl": [24.5, 11.0, 10.0],
-    "best_epoch": 3,
-}
+HISTORY = History(epoch=[1, 2, 3], train_loss=[3.0, 2.0, 1.5], teacher_forcing=[1.0] * 3,
+                  valid_loss=[3.2, 2.4, 2.3], valid_ppl=[24.5, 11.0, 10.0], best_epoch=3)
 
 
 def test_training_curves_losses_and_perplexity_on_twin_axis():
@@ -125,7 +123,7 @@ def test_training_curves_losses_and_perplexity_on_twin_axis():
     assert "train loss" in labels and "valid loss" in labels
     (ppl_ax,) = [a for a in ax.figure.axes if a is not ax]
     assert ppl_ax.get_ylabel() == "validation perplexity"
-    np.testing.assert_allclose(ppl_ax.get_lines()[0].get_ydata(), HISTORY["valid_ppl"])
+    np.testing.assert_allclose(ppl_ax.get_lines()[0].get_ydata(), HISTORY.valid_ppl)
     assert ax.get_xlabel() == "epoch" and "loss" in ax.get_ylabel() and ax.get_title()
     legend_texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "valid perplexity" in legend_texts  # one legend covers both y-axes
@@ -138,25 +136,34 @@ def test_training_curves_mark_best_epoch():
 
 
 def test_training_curves_bleu_gets_its_own_panel():
-    ax = plot_training_curves({**HISTORY, "valid_bleu": [1.0, 5.0, 7.5]})
+    ax = plot_training_curves(replace(HISTORY, metrics={"valid_bleu": [1.0, 5.0, 7.5]}))
     bleu_ax = [a for a in ax.figure.axes if a.get_title() == "Validation BLEU"]
     assert len(bleu_ax) == 1
     assert bleu_ax[0].get_xlabel() == "epoch" and bleu_ax[0].get_ylabel() == "BLEU"
 
 
 def test_training_curves_train_only_history():
-    ax = plot_training_curves({"train_loss": [2.0, 1.0]})
+    ax = plot_training_curves(History(train_loss=[2.0, 1.0]))
     assert len(ax.figure.axes) == 1
     assert list(ax.get_lines()[0].get_xdata()) == [1, 2]
 
 
+def test_training_curves_of_a_stored_history_dict_draw_the_same_lines():
+    from_dict = plot_training_curves(HISTORY.to_dict())
+    from_history = plot_training_curves(HISTORY)
+    assert [list(line.get_ydata()) for line in from_dict.get_lines()] == \
+        [list(line.get_ydata()) for line in from_history.get_lines()]
+
+
 def test_training_curves_errors():
-    with pytest.raises(ValueError, match="no 'train_loss'"):
-        plot_training_curves({"valid_loss": [1.0]})
-    with pytest.raises(ValueError, match=r"history\['valid_loss'\] has 2 entries"):
-        plot_training_curves({"train_loss": [1.0, 2.0, 3.0], "valid_loss": [1.0, 2.0]})
-    with pytest.raises(ValueError, match="empty"):
-        plot_training_curves({"train_loss": []})
+    with pytest.raises(ValueError, match="train_loss is empty"):
+        plot_training_curves(History(valid_loss=[1.0]))
+    with pytest.raises(ValueError, match=r"history.valid_loss has 2 entries"):
+        plot_training_curves(History(train_loss=[1.0, 2.0, 3.0], valid_loss=[1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"metrics\['valid_bleu'\] has 1 entries"):
+        plot_training_curves(History(train_loss=[1.0, 2.0], metrics={"valid_bleu": [1.0]}))
+    with pytest.raises(ValueError, match="History that fit"):
+        plot_training_curves([1.0, 2.0])
 
 
 def test_plot_lines_one_line_per_series_with_labels():
@@ -196,7 +203,7 @@ def test_plot_bars_errors():
 def test_figures_render_without_warnings(tmp_path):
     # Drawing runs the layout engine; warnings (e.g. from constrained layout) would fail here.
     for ax in [plot_attention(attention(), SRC, TGT, gold=[[0], [2], [1], [3]]),
-               plot_training_curves({**HISTORY, "valid_bleu": [1.0, 2.0, 3.0]}),
+               plot_training_curves(replace(HISTORY, metrics={"valid_bleu": [1.0, 2.0, 3.0]})),
                plot_bars(["a very long label", "another long label"], [1, 2], "x", "y", "t")]:
         ax.figure.savefig(tmp_path / "figure.png")
 

@@ -12,7 +12,7 @@ decided by the first letter alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 VOWELS = frozenset("aâàeéèêëiîïoôœuûùyh")  # no h aspiré words in the lexicon
 
@@ -343,7 +343,7 @@ _IDIOMS = {("old", "girl"), ("old", "boy"), ("old", "child"), ("good", "woman"),
            ("beautiful", "brother"), ("beautiful", "sister")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def nouns_matching(spec: str) -> list[str]:
     """Nouns whose class letter is in `spec` or which carry one of its #tags ("L#big")."""
     classes, *tags = spec.split("#")
@@ -351,7 +351,7 @@ def nouns_matching(spec: str) -> list[str]:
             if noun.cls in classes or any("#" + t in noun.tags for t in tags)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def adjectives_for(noun: str) -> list[str]:
     """Adjectives that can describe `noun`, attributively or after "is"."""
     return [en for en, adj in ADJECTIVES.items()

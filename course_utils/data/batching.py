@@ -117,9 +117,8 @@ class LengthBucketSampler(Sampler[list[int]]):
     Each epoch: shuffle all indices, cut them into pools of `batch_size * pool_batches`,
     sort each pool by length and cut it into batches, then shuffle the batch order. So batches
     change from epoch to epoch but pad little. Every index appears exactly once per epoch.
-    The epoch counter advances at each iteration (or set it with `set_epoch`), and the
-    order depends only on `seed` and the epoch. With `shuffle=False` batches come in order
-    of length.
+    The epoch counter advances at each iteration, and the order depends only on `seed` and
+    the epoch. With `shuffle=False` batches come in order of length.
 
     Args:
         lengths: the length of each example (e.g. `PairDataset.src_lengths`).
@@ -137,9 +136,6 @@ class LengthBucketSampler(Sampler[list[int]]):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.pool_size = batch_size * pool_batches  # a multiple of batch_size: no extra batches
         self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)
@@ -184,6 +180,31 @@ def make_loader(pairs: Sequence[tuple], src_vocab: Vocab, tgt_vocab: Vocab,
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=collate, num_workers=0)
+
+
+def check_source(src: torch.Tensor, src_lengths: torch.Tensor) -> list[int]:
+    """Raise ValueError unless `src (B, S)` and `src_lengths (B,)` form a padded source batch
+    (B, S >= 1, every length in [1, S]); return the lengths as a list.
+
+    The one check of the source format, shared by `Seq2Seq.encode` and every decoder.
+    """
+    if not isinstance(src, torch.Tensor) or src.dim() != 2:
+        got = tuple(src.shape) if isinstance(src, torch.Tensor) else type(src).__name__
+        raise ValueError(f"src must be a (batch, src_len) tensor of token ids, got {got}")
+    if src.size(0) == 0 or src.size(1) == 0:
+        raise ValueError(f"empty batch: src has shape {tuple(src.shape)}; pass one sentence "
+                         "or more")
+    if (not isinstance(src_lengths, torch.Tensor) or src_lengths.dim() != 1
+            or src_lengths.size(0) != src.size(0)):
+        got = (tuple(src_lengths.shape) if isinstance(src_lengths, torch.Tensor)
+               else type(src_lengths).__name__)
+        raise ValueError(f"src_lengths must hold one length per sentence, a ({src.size(0)},) "
+                         f"tensor, got {got}")
+    lengths = src_lengths.tolist()
+    if min(lengths) < 1 or max(lengths) > src.size(1):
+        raise ValueError(f"src_lengths must lie between 1 and src_len={src.size(1)}, "
+                         f"got {lengths}")
+    return lengths
 
 
 def encode_batch(sentences: Sequence[str], vocab: Vocab,

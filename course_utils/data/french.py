@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from ._french_lexicon import (ADJECTIVES, COPULA, COPULA_FR, COPULA_PRONOUNS, DETERMINERS,
                               NOUNS, POSSESSIVES, PREPOSITIONS, PRONOUNS, VERBS,
@@ -294,7 +294,7 @@ _DET_WEIGHTS = {"the": 0.45, "a": 0.2, "some": 0.15}  # the possessives share 0.
 _POSS_WEIGHT = 0.2 / len(POSSESSIVES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _np_options(noun: str, dets: tuple[str, ...]) -> tuple[tuple[str, ...], list[float]]:
     """The determiners a noun can take among `dets`, with cumulative sampling weights."""
     allowed = tuple(d for d in dets if _numbers(noun, d))
@@ -318,7 +318,7 @@ def _sample_np(rng: random.Random, nouns: list[str], dets: tuple[str, ...]) -> N
     return NounPhrase(noun, det, plural, adjective)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slots(verb: str):
     """(subject nouns, object nouns, object determiners) of a verb."""
     if verb == COPULA:
@@ -364,7 +364,7 @@ def _sample_clause(rng: random.Random) -> Clause:
             return clause
 
 
-@lru_cache(maxsize=None)
+@cache
 def grammar_size() -> int:
     """How many distinct clauses (hence distinct sentence pairs) the sampler can produce."""
     pps = 1 + sum(_np_count(n, _PP_DETS) for _, spec in PREPOSITIONS.values()
