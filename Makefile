@@ -1,6 +1,6 @@
 # seq2seq-course: two commands do all the set-up on a fresh clone where only python3 exists.
 #   make lab    create .venv if missing, install, open JupyterLab on notebooks/
-#   make test   create or update .venv, run the whole test suite
+#   make test   create or update .venv, lint (make lint), run the whole test suite
 # Course authoring (docs/AUTHORING.md):
 #   make notebooks  build solutions/*/*.ipynb from notebook_sources/*.py (executed), then release
 #   make release    regenerate notebooks/ (the student version) from solutions/ with nbgrader
@@ -17,7 +17,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test unit venv bench clean-venv release notebooks
+.PHONY: lab test unit lint venv bench clean-venv release notebooks
 .PHONY: students collect grade feedback export student-dist
 .PHONY: chromium bubblewrap
 
@@ -43,7 +43,12 @@ chromium:
 bubblewrap:
 	@bash .ci/install-bubblewrap
 
-test: $(STAMP) chromium bubblewrap
+# ruff (pinned; rules in pyproject.toml) over course_utils, grading, tests, bench and the
+# notebook sources: seconds, so `make test` lints first and stops on a finding.
+lint: $(STAMP)
+	$(BIN)/ruff check
+
+test: $(STAMP) lint chromium bubblewrap
 	$(BIN)/python -m pytest
 
 # Unit tests only (no notebooks, no grading round trip): seconds.

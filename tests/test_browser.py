@@ -105,7 +105,8 @@ def test_nbgrader_lab_extension_is_enabled_and_ok(tmp_path):
                             env=jupyter_env(tmp_path), capture_output=True, text=True, check=True)
     listing = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # colours
     assert f"JupyterLab v{version('jupyterlab')}" in listing, listing
-    line = next((l.strip() for l in listing.splitlines() if "@jupyter/nbgrader" in l), None)
+    line = next((row.strip() for row in listing.splitlines() if "@jupyter/nbgrader" in row),
+                None)
     assert line == f"@jupyter/nbgrader v{version('nbgrader')} enabled OK", listing
     assert "is not compatible" not in listing, listing
 

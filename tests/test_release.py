@@ -189,11 +189,11 @@ def test_student_dist_course_utils_loads_every_shipped_checkpoint(student_dist):
     """The unpacked package, not the repo's editable install (-S: no site, so no .pth)."""
     _, root = student_dist
     code = ("import course_utils as cu; from course_utils.checkpoints import read_manifest\n"
-            "assert cu.__file__.startswith(%r), cu.__file__\n"
+            f"assert cu.__file__.startswith({str(root)!r}), cu.__file__\n"
             "for name, entry in read_manifest().items():\n"
             "    load = cu.shipped_results if entry['file'].endswith('.json') else cu.pretrained\n"
             "    load(name)\n"
-            "print(sorted(read_manifest()))" % str(root))
+            "print(sorted(read_manifest()))")
     done = run([sys.executable, "-S", "-c", code], cwd=root.parent, env_extra={
         "PYTHONPATH": f"{root}:{sysconfig.get_paths()['purelib']}"})
     assert "reversal" in done.stdout

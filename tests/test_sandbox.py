@@ -81,7 +81,7 @@ class Listener:
         while not self.stopped.is_set():
             try:
                 conn, address = self.server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             self.connections.append(address)
             conn.close()
@@ -185,7 +185,7 @@ class Graded:
     def observed(self, student: str) -> dict[str, dict]:
         lines = [line for line in self.outputs(student).splitlines()
                  if line.startswith("SANDBOX ")]
-        return {entry["what"]: entry for entry in map(json.loads, (l[8:] for l in lines))}
+        return {entry["what"]: entry for entry in map(json.loads, (line[8:] for line in lines))}
 
     def feedback(self, student: str) -> str:
         return (self.root / "feedback" / student / NAME / f"{NAME}.html").read_text()
