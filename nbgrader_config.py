@@ -124,7 +124,6 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
     if _ROOT not in sys.path:  # nbgrader's console script does not put its cwd on sys.path
         sys.path.insert(0, _ROOT)
     from grading import feedback
-    from grading.execute import GradingExecute
     from grading.overwrite import OverwriteTestCells, RepairCellMetadata
 
     # Sanitize: nbgrader's default list, with RepairCellMetadata in place of DeduplicateIds (an
@@ -139,10 +138,18 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
 
     # Run the student's kernel in a sandbox and check every test cell again from outside it
     # (grading/execute.py): nbgrader's default list, with GradingExecute in place of Execute.
+    # Named, not imported: nbconvert imports it when autograde registers it. Imported here,
+    # it would import torch (its checks need it) into every nbgrader command that reads this
+    # file, validate and generate_assignment included: about 2 s each, for nothing.
     c.Autograde.autograde_preprocessors = [
-        GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-        AssignLatePenalties, CheckCellMetadata,
+        "grading.execute.GradingExecute", IgnorePattern, ClearMetadataPreprocessor,
+        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
+    # Once every cell has run, the kernel is killed (the sandbox with it: bubblewrap's
+    # --die-with-parent) instead of asked to shut down and waited for, which took about 1.2 s
+    # per notebook (the kernel's own exit, torch's included). Its outputs are in by then, and
+    # the sandbox waits for the kernel's processes to be gone before it gives the folder back.
+    c.GradingExecute.shutdown_kernel = "immediate"
 
     # Feedback (grading/feedback.py): no hidden tests, no kernel output but a test cell's
     # error, no file the kernel wrote, no live HTML or script. Return only the HTML in

@@ -16,7 +16,11 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
+import signal
 import stat
+import time
+
+import psutil
 
 LOCK_DIR = "/run/seq2seq-sandbox"  # one lock file per uid slot (root only)
 SPECIAL = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
@@ -42,13 +46,10 @@ class UidSlot:
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
             raise RuntimeError(f"Cannot sandbox the kernel: {LOCK_DIR} is not a folder owned by "
                                "root")
-        busy = set()
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    busy.add(entry.stat().st_uid)
-                except FileNotFoundError:
-                    pass
+        busy = set()  # every uid a process runs as: real, effective or saved
+        for process in psutil.process_iter(["uids"]):
+            if process.info["uids"] is not None:  # None: gone, or not ours to read
+                busy.update(process.info["uids"])
         for uid in range(first_uid, first_uid + slots):
             if uid in busy:
                 continue
@@ -73,14 +74,39 @@ class UidSlot:
                            "(c.SandboxKernelManager.first_uid / uid_slots)")
 
     def give_back(self) -> list[str]:
-        """The folder back to its owner, cleaned, and the uid freed; returns what was removed."""
+        """The folder back to its owner, cleaned, and the uid freed; returns what was removed.
+        First every process still running as the uid is killed, and waited for: autograde
+        kills the kernel when the notebook has run (nbgrader_config.py), and the processes in
+        its sandbox die a moment after the one it kills, while one that outlived the cleaning
+        could still put a symlink in the folder."""
         removed = []
         try:
+            kill_processes_of(self.uid)
             if os.path.isdir(self.folder):
                 removed = chown_tree(self.folder, *self._owner, clean=True)
         finally:
             os.close(self._lock_fd)
         return removed
+
+
+def kill_processes_of(uid: int, timeout: float = 10.0) -> None:
+    """SIGKILL every process running as `uid` (real, effective or saved) until none is left;
+    zombies can do nothing and are left to whoever reaps them. RuntimeError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [p.info["pid"] for p in psutil.process_iter(["pid", "uids", "status"])
+                if p.info["uids"] is not None and uid in p.info["uids"]
+                and p.info["status"] != psutil.STATUS_ZOMBIE]
+        if not pids:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes {pids} of the kernel's uid {uid} would not die")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
 
 
 def chown_tree(top: str, uid: int, gid: int, clean: bool = False) -> list[str]:

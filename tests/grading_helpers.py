@@ -10,12 +10,15 @@ may end with a `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -265,10 +268,29 @@ def validate(path: Path, *options: str, cwd: Path = REPO) -> str:
 TABLES = ["student", "submitted_assignment", "submitted_notebook", "grade", "comment"]
 
 
+_releases: dict[str, Path] = {}  # assignment -> a course where `make release` released it
+_release_locks: dict[str, threading.Lock] = {}
+_release_locks_lock = threading.Lock()
+
+
 def released_course(root: Path, name: str = FASTEST) -> Path:
-    """A course directory `root` with assignment `name` from solutions/, released."""
-    shutil.copytree(SOLUTIONS / name, root / "solutions" / name)
-    make("release", COURSE_DIR=root)
+    """A course directory `root` with assignment `name` from solutions/, released.
+
+    `make release` runs once per assignment and test run (about 5 s each: nbgrader's start);
+    every course gets a copy of that course (solutions/, notebooks/, gradebook.db), which is
+    what a release of its own would give: the output depends only on solutions/ (Makefile),
+    and `make release` itself is tested by tests/test_release.py and tests/test_grading.py.
+    Thread-safe (tests/test_integrity.py releases two assignments at once)."""
+    with _release_locks_lock:
+        lock = _release_locks.setdefault(name, threading.Lock())
+    with lock:
+        if name not in _releases:
+            template = Path(tempfile.mkdtemp(prefix=f"released-{name}-"))
+            atexit.register(shutil.rmtree, template, ignore_errors=True)
+            shutil.copytree(SOLUTIONS / name, template / "solutions" / name)
+            make("release", COURSE_DIR=template)
+            _releases[name] = template
+    shutil.copytree(_releases[name], root, dirs_exist_ok=True)
     return root
 
 

@@ -15,9 +15,13 @@ Students (expected scores come from the notebooks' own test cells and points):
               prints the kernel's memory limit
     absent    in the class list, handed nothing in                0 in grades.csv
 Only the solution student hands in every assignment: the others use the quickest one, as
-grading costs one notebook run per submission. Plain `make grade` is grading/parallel.py with
-one job: the canary first (the solution of every assignment, graded and thrown away), then
-each submission in a process of its own with the default limits. About 3 minutes.
+grading costs one notebook run per submission. All but the warning student are graded first,
+two at a time and without the canary (`make grade JOBS=2 ARGS="--no-canary --student ..."`):
+the solution student's full marks on every assignment are what the canary would prove there,
+so a canary too would run each solution twice. Then plain `make grade` (grading/parallel.py
+with one job) grades what is left, the warning student: the canary first (the solution of
+the quickest assignment, graded and thrown away), then the submission in a process of its
+own with the default limits. About 2 minutes.
 """
 from __future__ import annotations
 
@@ -61,7 +65,8 @@ class Course:
     names: list[str]
     fast: str
     plan: dict[str, dict] = field(default_factory=dict)  # what the tampered student changed
-    grade_log: str = ""
+    first_log: str = ""  # `make grade` of all but the warning student, without the canary
+    grade_log: str = ""  # then plain `make grade`: the canary, and the warning student
 
     def grades(self, student: str, name: str) -> dict[str, float]:
         """grade_id -> score of one submitted notebook, from the gradebook."""
@@ -152,6 +157,8 @@ def course(tmp_path_factory) -> Course:
         [f"{s}/{fast}/{fast}.ipynb" for s in ("blank", "partial", "tampered", "warning")] +
         [f"solution/{n}/{n}.ipynb" for n in names])
 
+    course.first_log = make("grade", COURSE_DIR=root, JOBS=2,  # all but "warning"; quoted
+                            ARGS="--no-canary --student '[!w]*'")  # for the Makefile's shell
     course.grade_log = make("grade", COURSE_DIR=root)
     make("feedback", COURSE_DIR=root)
     make("export", COURSE_DIR=root)
@@ -200,7 +207,7 @@ def test_edited_deleted_and_repointed_test_cells_do_not_change_the_score(course)
 def test_autograde_warns_only_about_cells_a_student_changed(course):
     """Stock nbgrader warns about a changed checksum for every test cell with hidden tests in
     every submission (nbgrader_config.py, OverwriteTestCells): here only real changes."""
-    log, plan = course.grade_log, course.plan
+    log, plan = course.first_log + course.grade_log, course.plan
     # nbgrader's "Attribute 'points' for cell x has changed", or grading/'s repair of the
     # metadata: "cell 31 (x): nbgrader metadata cell_type, points restored ... (was points=100)"
     changed = re.findall(r"Attribute '(\w+)' for cell (\S+) has changed", log) + [
@@ -216,8 +223,9 @@ def test_autograde_warns_only_about_cells_a_student_changed(course):
 
 def test_plain_make_grade_has_the_limits_report_and_canary_of_parallel_grading(course):
     """`make grade` without JOBS: the default memory limit reaches the kernel, every
-    submission is in the report, a progress line follows each, and the canary graded every
-    assignment first without reaching the gradebook."""
+    submission is in the report, a progress line follows each graded one, and the canary
+    graded the solution of the assignment left to grade first, without reaching the gradebook
+    (the submissions graded before are left alone, unchanged since)."""
     printed = "".join(o.get("text", "") for c in course.autograded("warning", course.fast).cells
                       for o in c.get("outputs", []))
     assert f"RLIMIT_AS {LIMITS.memory_mb} MB" in printed
@@ -225,11 +233,14 @@ def test_plain_make_grade_has_the_limits_report_and_canary_of_parallel_grading(c
     assert sorted((r["student"], r["assignment"]) for r in report) == sorted(
         (p.parts[-3], p.parts[-2]) for p in (course.root / "submitted").glob("*/*/*.ipynb"))
     assert {r["status"] for r in report} == {"ok"}, report
+    assert "canary: skipped (--no-canary)" in course.first_log, course.first_log
     log = course.grade_log
-    for name in course.names:
-        assert f"canary: {name} full marks" in log, log
+    assert (f"grade: 1 of {len(report)} submissions to grade, 1 at a time "
+            f"({len(report) - 1} unchanged since graded)") in log, log
+    assert f"canary: grading the solution of {course.fast} first" in log, log
+    assert f"canary: {course.fast} full marks" in log, log
     assert log.index("canary: passed") < log.index("progress: 1/")
-    assert f"progress: {len(report)}/{len(report)} done, 0 failed so far, done" in log, log
+    assert "progress: 1/1 done, 0 failed so far, done" in log, log
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", COURSE_ID) as gb:
         assert CANARY_STUDENT not in {s.id for s in gb.students}
 

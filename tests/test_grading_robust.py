@@ -14,13 +14,14 @@ Then, in a temporary course directory with the quickest assignment released, stu
     nbformat3  an nbformat 3 notebook                                             failed
     nometa     the release without its top-level `metadata`                       failed
     huge       a 60 MB file, over the raw cap (10 x 5 MB): refused unread         failed
-    loop       an endless loop                                                    failed
+    aloop      an endless loop (named to come first: grading starts it first,     failed
+               and its time limit runs while the others are graded)
     bomb       allocates 64 MB blocks until memory runs out                       failed
     dies       `os._exit(1)` in a cell: the kernel dies                           failed
     chatty     prints 8 MB                                                        failed
 First the environment is broken (bubblewrap "missing": --SandboxKernelManager.bwrap=/nonexistent):
 plain `make grade` stops at the canary, and with --no-canary the solution fails as not graded;
-neither records anything. Then `make grade JOBS=2` grades them all (small limits: 30 s, 2 GB,
+neither records anything. Then `make grade JOBS=2` grades them all (small limits: 45 s, 2 GB,
 5 MB of output); then the driver runs again (nothing changed: nothing to grade) and once more
 with --force for the solution (graded again: the same rows, not new ones; the canary cached).
 About 80 s.
@@ -194,6 +195,49 @@ def test_a_passed_canary_is_cached_until_what_it_depends_on_changes(tmp_path, me
     assert merges.count(("ann", "01_x")) == 5 and (CANARY_STUDENT, "01_x") not in merges
 
 
+def test_the_canary_grades_every_assignment_to_grade_in_one_course_first(tmp_path, merges,
+                                                                          monkeypatch):
+    """Two assignments to grade: one canary job each, both handed in to the same throwaway
+    course before any student is graded; one short of full marks stops the run and is the one
+    named; once both pass, both are cached. (The real runs, here and in tests/test_grading.py
+    and test_grading_dask.py, grade one assignment's canary each: in test_grading.py the
+    solution student's full marks on every assignment are what more canaries would prove.)"""
+    course = fake_course(tmp_path, name="01_x")
+    fake_course(tmp_path, students=("ann",), name="02_y")
+    short = {"02_y"}
+    monkeypatch.setattr(canary, "full_marks_problem",
+                        lambda graded, name: "scored 1/2" if name in short else None)
+    seen = []
+
+    def outcome(graded_in, job):
+        if job.student == CANARY_STUDENT:  # the solution, handed in to the canary's course
+            handed_in = graded_in / "submitted" / CANARY_STUDENT / job.assignment
+            assert (handed_in / f"{job.assignment}.ipynb").read_bytes() == (
+                course / "solutions" / job.assignment / f"{job.assignment}.ipynb").read_bytes()
+        seen.append((job.student, job.assignment, graded_in))
+        return executors.Outcome(None, gradebook=b"graded")
+
+    executor = FakeExecutor(outcome)
+    submissions = [("ann", "01_x"), ("ann", "02_y"), ("bob", "01_x")]
+    with pytest.raises(canary.CanaryFailed) as failure:
+        parallel.grade(course, submissions, executor, Limits())
+    assert "02_y: scored 1/2" in str(failure.value) and "01_x:" not in str(failure.value)
+    assert [(s, a) for s, a, _ in seen] == [(CANARY_STUDENT, "01_x"), (CANARY_STUDENT, "02_y")]
+    assert len({where for *_, where in seen}) == 1 and course not in {w for *_, w in seen}
+    assert merges == [] and not (course / canary.CACHE_FILE).exists()
+
+    short.clear()
+    seen.clear()
+    parallel.grade(course, submissions, executor, Limits())
+    assert [(s, a) for s, a, _ in seen] == [(CANARY_STUDENT, "01_x"), (CANARY_STUDENT, "02_y"),
+                                            *submissions]
+    seen.clear()
+    printed = []
+    parallel.grade(course, submissions, executor, Limits(), force=True, print_fn=printed.append)
+    assert "canary: cached for 01_x, 02_y (passed in this environment)" in printed, printed
+    assert [(s, a) for s, a, _ in seen] == submissions
+
+
 def test_canary_keys_follow_the_gradebook_interpreter_and_bubblewrap(tmp_path, monkeypatch):
     course = fake_course(tmp_path)
     def key(stored=None, options=(), environment="this machine"):
@@ -311,7 +355,7 @@ FAILURES = {
     "nbformat3": ["nbformat 3"],
     "nometa": ["not a valid notebook", "metadata"],
     "huge": ["60.0 MB, over the 50 MB limit for a submitted file"],
-    "loop": ["timed out", f"{TIMEOUT} s"],
+    "aloop": ["timed out", f"{TIMEOUT} s"],
     # Under the address-space limit the bomb either raises MemoryError in its cell ("out of
     # memory in cell ...") or an allocation elsewhere in the kernel fails and the kernel dies
     # ("the kernel died ... or the 2048 MB memory limit"); which one varies from run to run.
@@ -406,7 +450,9 @@ def graded(tmp_path_factory) -> Graded:
         "nbformat3": json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
                                  "worksheets": [{"cells": []}]}),
         "nometa": json.dumps(release),
-        "loop": answered("while True:\n    pass"),
+        # jobs start in student order: started first, its 45 s run while the others are
+        # graded (named "loop", it started fourth, and the run took about 10 s longer)
+        "aloop": answered("while True:\n    pass"),
         "bomb": answered("_hoard = []\nwhile True:\n    _hoard.append(bytearray(2**26))"),
         "dies": answered("import os; os._exit(1)"),
         "chatty": answered("for _ in range(80):\n    print('spam ' * 20000)"),

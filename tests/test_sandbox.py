@@ -11,10 +11,13 @@ malicious code first in their first answer cell, which then holds the solution):
               127.0.0.1; to fork until refused. It prints what it got: SANDBOX {json} lines
     hog       allocates 64 MB blocks until MemoryError (at most 4 GB)          limit hit
     spinner   spins until the CPU-time limit kills its kernel                   failed alone
-One `nbgrader autograde` grades them all (small limits: 2 GB, 15 s of CPU, 64 processes), then
-`nbgrader generate_feedback`. The checks are made from outside: the files are not there, the
-listener saw nothing, no secret is in the graded notebook's outputs or the feedback. Another
-test interrupts a busy sandboxed kernel and checks that nothing of it is left. About 60 s.
+Two `nbgrader autograde` runs grade them at the same time, in two copies of the course (small
+limits: 2 GB, 15 s of CPU, 64 processes): the solution and the snoop, which attacks it, in one;
+the hog and the spinner in the other (in one run, one after the other, the four took 45 s).
+Then `nbgrader generate_feedback` in each. The checks are made from outside: the files are not
+there, the listener saw nothing, no secret is in the graded notebook's outputs or the feedback.
+Another test interrupts a busy sandboxed kernel and checks that nothing of it is left. About
+45 s.
 
 Needs bubblewrap (`make test` installs it as root). Without it these tests fail under CI=true
 and skip elsewhere; not root, the uid and process-limit checks skip (README: the sandbox then
@@ -32,9 +35,11 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grading_helpers import (FASTEST, HIDDEN_REGION, NBGRADER, REPO, SOLUTIONS, points, read,
@@ -81,7 +86,7 @@ class Listener:
         while not self.stopped.is_set():
             try:
                 conn, address = self.server.accept()
-            except TimeoutError:
+            except TimeoutError:  # socket.timeout
                 continue
             self.connections.append(address)
             conn.close()
@@ -162,8 +167,9 @@ while True:
 
 @dataclass
 class Graded:
-    root: Path
-    log: str
+    root: Path                # the course of the solution and the snoop
+    roots: dict[str, Path]    # student -> their course (the hog's and the spinner's: another)
+    log: str                  # what both autograde runs printed
     returncode: int
     seconds: float
     listener_connections: list
@@ -174,7 +180,7 @@ class Graded:
     leftovers: list = field(default_factory=list)
 
     def notebook(self, student: str) -> Path:
-        return self.root / "autograded" / student / NAME / f"{NAME}.ipynb"
+        return self.roots[student] / "autograded" / student / NAME / f"{NAME}.ipynb"
 
     def outputs(self, student: str) -> str:
         nb = read(self.notebook(student))
@@ -185,10 +191,10 @@ class Graded:
     def observed(self, student: str) -> dict[str, dict]:
         lines = [line for line in self.outputs(student).splitlines()
                  if line.startswith("SANDBOX ")]
-        return {entry["what"]: entry for entry in map(json.loads, (line[8:] for line in lines))}
+        return {entry["what"]: entry for entry in map(json.loads, (t[8:] for t in lines))}
 
     def feedback(self, student: str) -> str:
-        return (self.root / "feedback" / student / NAME / f"{NAME}.html").read_text()
+        return (self.roots[student] / "feedback" / student / NAME / f"{NAME}.html").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -197,12 +203,15 @@ def graded(tmp_path_factory) -> Graded:
     if not (SOLUTIONS / NAME).is_dir():
         pytest.fail(f"solutions/{NAME} is missing")
     root = released_course(tmp_path_factory.mktemp("course"), NAME)
+    other = released_course(tmp_path_factory.mktemp("course"), NAME)
+    roots = {"solution": root, "snoop": root, "hog": other, "spinner": other}
     def answered(code: str) -> str:
         return solution_running_first(NAME, root, code)
 
     token = uuid.uuid4().hex[:12]
     canary = f"CANARY-{token}"
-    submitted = lambda student: root / "submitted" / student / NAME / f"{NAME}.ipynb"  # noqa: E731
+    submitted = lambda student: (roots[student] / "submitted" / student  # noqa: E731
+                                 / NAME / f"{NAME}.ipynb")
     reads = {"gradebook": root / "gradebook.db",
              "course source": root / "solutions" / NAME / f"{NAME}.ipynb",
              "repo source": REPO / "solutions" / NAME / f"{NAME}.ipynb",
@@ -234,20 +243,27 @@ def graded(tmp_path_factory) -> Graded:
     for path in reads.values():
         assert path.is_file(), path
 
+    def nbgrader(command: str, course: Path, *options: str):
+        return run([NBGRADER, command, NAME, f"--CourseDirectory.root={course}", *options],
+                   check=False)
+
     start = time.perf_counter()
     try:
-        done = run([NBGRADER, "autograde", NAME, f"--CourseDirectory.root={root}",
-                    *SANDBOX_OPTIONS], check=False)
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(lambda c: nbgrader("autograde", c, *SANDBOX_OPTIONS),
+                                 [root, other]))
     finally:
         listener.stop()
         leftovers = [p for p in writes.values() if p.exists()]
         for path in leftovers:
             path.unlink()
-    result = Graded(root, done.stdout, done.returncode, time.perf_counter() - start,
+    result = Graded(root, roots, "".join(d.stdout for d in done),
+                    max(d.returncode for d in done), time.perf_counter() - start,
                     listener.connections, reads, writes, canary, leftovers=leftovers)
     print(f"autograde: {result.seconds:.1f} s")
-    result.feedback_log = run([NBGRADER, "generate_feedback", NAME,
-                               f"--CourseDirectory.root={root}"], check=False).stdout
+    with ThreadPoolExecutor(2) as pool:
+        result.feedback_log = "".join(
+            d.stdout for d in pool.map(lambda c: nbgrader("generate_feedback", c), [root, other]))
     return result
 
 
@@ -336,15 +352,9 @@ def test_feedback_is_written(graded):
 # The kernel manager on its own: interrupt, shut down, nothing left behind.
 
 def processes_of(uid: int) -> list[int]:
-    pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except FileNotFoundError:
-                pass
-    return pids
+    """Pids of the processes running as `uid` (real, effective or saved), zombies included."""
+    return [process.pid for process in psutil.process_iter(["uids"])
+            if process.info["uids"] is not None and uid in process.info["uids"]]
 
 
 def test_interrupt_reaches_the_kernel_and_shutdown_leaves_nothing(tmp_path):
