@@ -150,18 +150,7 @@ def judge(name: str, cell, patch=None) -> tuple[str | None, str | None]:
     """Run test cell `cell` of notebook `name`, then its trusted check, in a fresh namespace
     where the notebook's other cells have run and then `patch(namespace)` (which replaces
     answers). (why the cell failed or None, why the check failed or None)."""
-    kernel = Kernel({"__name__": "__main__"})
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(prepared(name), kernel.namespace)
-    if patch is not None:
-        patch(kernel.namespace)
-    try:
-        kernel.run(cell.source)
-        cell_failure = None
-    except Exception as error:
-        cell_failure = f"{type(error).__name__}: {error}"[:300]
-    failure = run_check(lambda student: replay(name).run(student, cell.source),
-                        LocalStudent(kernel))
+    cell_failure, failure = judged(name, cell, patch)
     return cell_failure, None if failure is None else failure.message[:500]
 
 
