@@ -16,11 +16,11 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
-import signal
 import stat
-import time
 
 import psutil
+
+from grading.processes import kill_until_gone
 
 LOCK_DIR = "/run/seq2seq-sandbox"  # one lock file per uid slot (root only)
 SPECIAL = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
@@ -92,21 +92,13 @@ class UidSlot:
 def kill_processes_of(uid: int, timeout: float = 10.0) -> None:
     """SIGKILL every process running as `uid` (real, effective or saved) until none is left;
     zombies can do nothing and are left to whoever reaps them. RuntimeError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = [p.info["pid"] for p in psutil.process_iter(["pid", "uids", "status"])
+    def running_as_uid() -> list[int]:
+        return [p.info["pid"] for p in psutil.process_iter(["pid", "uids", "status"])
                 if p.info["uids"] is not None and uid in p.info["uids"]
                 and p.info["status"] != psutil.STATUS_ZOMBIE]
-        if not pids:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"processes {pids} of the kernel's uid {uid} would not die")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
+    left = kill_until_gone(running_as_uid, timeout)
+    if left:
+        raise RuntimeError(f"processes {left} of the kernel's uid {uid} would not die")
 
 
 def chown_tree(top: str, uid: int, gid: int, clean: bool = False) -> list[str]:

@@ -32,7 +32,6 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -40,6 +39,7 @@ import psutil
 
 from grading.config import (FLAGS_FILE, KERNEL_OUTPUT_FILE, WORKDIR_ENV,
                             Limits)  # noqa: F401 (Limits re-exported: grading.submission.Limits)
+from grading.processes import kill_until_gone
 from grading.report import sanitize
 
 REPO = Path(__file__).resolve().parent.parent  # nbgrader runs here, next to nbgrader_config.py
@@ -132,16 +132,7 @@ def kill_job(token: str, pgid: int | None = None) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    for _ in range(3):  # a process may fork while we look
-        pids = processes_marked(token)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
+    kill_until_gone(lambda: processes_marked(token), timeout=1.0)
 
 
 # ---------------------------------------------------------------------------------------------
