@@ -92,6 +92,8 @@ def install(shell):
     load, save, decode, encode = torch.load, torch.save, base64.b64decode, base64.b64encode
     loads = pickle.loads  # the grader's arguments to a replayed call (cloudpickle's output)
     grad_mode = torch.set_grad_enabled
+    Generator, Module = torch.Generator, torch.nn.Module
+    module_state = torch.nn.Module.state_dict
     run_code, evaluate, BytesIO, stdout = builtins.exec, builtins.eval, io.BytesIO, sys.stdout
     to_plain, handle_mark = plain, HANDLE_MARK
     watched = {  # what decides which code a cell really runs, and what the probe relies on
@@ -165,10 +167,16 @@ def install(shell):
         return value
 
     def state_after(value):
-        """A generator argument's state after a call (None for anything else): the one
-        change to its arguments a replayed cell gets back, so that a second call with the
-        same generator draws the next numbers, as in the kernel."""
-        return value.get_state() if isinstance(value, torch.Generator) else None
+        """What a call left a generator or a module argument in (None for anything else):
+        the changes to its arguments a replayed cell gets back. A generator's state, so that
+        a second call with the same generator draws the next numbers, as in the kernel; a
+        module's parameters and buffers, as plain tensors, so that a cell can judge a
+        training step by the weights it leaves (the cell computes the expected ones itself)."""
+        if isinstance(value, Generator):
+            return value.get_state()
+        if isinstance(value, Module):
+            return to_plain(dict(module_state(value)))
+        return None
 
     def replay_op(request):
         """One step of a replayed test cell: get a name, call, or read an attribute."""

@@ -14,10 +14,12 @@ the cell's whole source again, hidden tests included, here, in a namespace of it
   that make_schedule returns, a model the student built);
 - arguments go by value: what the call changes in the kernel's copies stays there, so the
   cell's expected values, computed here after the call, are made from the grader's own
-  inputs. One exception: a torch.Generator comes back advanced, so that a second call with
-  the same generator draws the next numbers, as in the kernel. So a cell judges what a
-  function returns, never what it recorded in an object it was given (the kernel could
-  forge that);
+  inputs. Two exceptions: a torch.Generator comes back advanced, so that a second call with
+  the same generator draws the next numbers, as in the kernel; and an nn.Module comes back
+  with the values its parameters and buffers were left with (only values: its classes and
+  code stay the grader's), so that a training step is judged by the weights it leaves,
+  against weights the cell computes itself. Otherwise a cell judges what a function
+  returns, never what it recorded in an object it was given (the kernel could forge that);
 - an exception raised by the student's code is raised here as the same built-in class, so
   `try: ... except ValueError:` in the cell means what it says.
 
@@ -284,9 +286,22 @@ def _outgoing(value):
 
 
 def _restore(local, state) -> None:
-    """Give a generator argument the state the call left the kernel's copy in."""
+    """Give a generator or a module argument the state the call left the kernel's copy in.
+    A module's comes back as its parameters' and buffers' values only: names and shapes must
+    be the ones the cell's module has, and its classes and code stay the grader's."""
     if isinstance(local, torch.Generator) and isinstance(state, torch.Tensor):
         local.set_state(state)
+    elif isinstance(local, torch.nn.Module) and state is not None:
+        own = local.state_dict()
+        if not (isinstance(state, dict) and state.keys() == own.keys() and all(
+                isinstance(state[k], torch.Tensor) and state[k].shape == own[k].shape
+                and state[k].dtype == own[k].dtype for k in own)):
+            raise AssertionError("after your function ran, the model it was given no longer "
+                                 "has the parameters it had (names, shapes or dtypes "
+                                 "changed): update the weights in place, as an optimiser does")
+        with torch.no_grad():
+            for key, tensor in own.items():
+                tensor.copy_(state[key])
 
 
 def _student_exception(names: tuple[str, ...], own_class: bool) -> RaisedInKernel:
