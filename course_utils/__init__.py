@@ -2,7 +2,8 @@
 
 Layers, each importing only those before it:
 `data` → `attention` → `models` → `decoding` → `metrics` → `training` → `checkpoints` →
-`recipes` → `plotting`. See docs/DESIGN.md for the contracts between them.
+`recipes` → `plotting`; `exercises` (a student's answer or the reference) imports none.
+See docs/DESIGN.md for the contracts between them.
 
 Notebooks import everything from here, `from course_utils import fit, pretrained, ...`; this
 module exports exactly what they use. The rest stays in its module (`course_utils.data.Batch`,
@@ -13,6 +14,7 @@ from .checkpoints import pretrained, shipped_results
 from .data import (SPECIAL_TOKENS, Clause, NounPhrase, Vocab, encode_batch, make_loader, render,
                    reversal_pairs, reversal_splits, split_pairs, translation_pairs,
                    translation_splits)
+from .exercises import yours_or_reference
 from .decoding import beam_search, greedy_decode, sequence_log_prob, translate
 from .metrics import (bleu, corpus_perplexity, evaluate_translation, exact_match, mean_token_nll,
                       perplexity, token_accuracy)
@@ -35,4 +37,5 @@ __all__ = [
     "plot_attention", "plot_bars", "plot_lines", "plot_training_curves",
     "RECIPES", "run_experiment", "train_recipe",
     "TrainConfig", "fit", "inverse_sigmoid_schedule", "set_seed",
+    "yours_or_reference",
 ]

@@ -139,10 +139,10 @@ class GradingExecute(Execute):
         failure = self._judge(cell, grade_id, index)
         if failure is not None:
             log = self.log.warning if failure.grader_side else self.log.info
-            log("Test cell %s failed: %s", grade_id, failure.message)
+            log("Test cell %s failed: %s", grade_id, failure.detail or failure.message)
             if failure.grader_side and not self._untrusted:
                 self._flag("tampering" if failure.tampering else "grader", grade_id,
-                           failure.message)
+                           failure.detail or failure.message)
         cell.outputs = [] if failure is None else [failure_output(failure.message,
                                                                   failure.grader_side)]
         return cell, resources

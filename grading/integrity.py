@@ -75,6 +75,7 @@ class Failure:
     message: str             # what the student is shown
     grader_side: bool        # the grader could not judge the answer: worth an instructor's look
     tampering: bool = False  # ... because the kernel changed how it runs code
+    detail: str = ""         # for the instructor only (the flag, the log): never in feedback
 
 
 def run_check(function: Callable, student: StudentKernel) -> Failure | None:
@@ -103,8 +104,11 @@ def _run_check(function: Callable, student: StudentKernel) -> Failure | None:
     except ProbeError as error:
         return Failure(f"the grader could not check your answer: {error}", True)
     except Exception as error:  # a value the check did not expect, or a bug in the check
-        return Failure(f"the grader could not check your answer ({type(error).__name__}: "
-                       f"{error}); if your answer looks right, ask your instructor", True)
+        # The error's text stays out of the message: it can quote what the student's code
+        # returned for a hidden input (int() of a string it returned), and feedback shows it.
+        return Failure(f"the grader could not check your answer (a {type(error).__name__} "
+                       "while checking what your code returned); if your answer looks right, "
+                       "ask your instructor", True, detail=f"{type(error).__name__}: {error}")
     return None
 
 

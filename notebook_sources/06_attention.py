@@ -239,9 +239,10 @@ print("with the mask:   ", [round(w, 3) for w in masked_softmax(scores, mask)[0,
 #
 # ### Reversal: an anti-diagonal
 #
-# The string-reversal model of notebook 01 is a GRU encoder-decoder with additive attention. To
-# write the $t$-th output character it needs exactly one input character, the $t$-th from the end,
-# so its weights should form an **anti-diagonal**.
+# The shipped `reversal` model does notebook 01's task, on the same strings, with a GRU
+# encoder-decoder and additive attention (the notebook 01 model had none, and its fixed-size
+# state lost the middle of long strings). To write the $t$-th output character it needs exactly
+# one input character, the $t$-th from the end, so its weights should form an **anti-diagonal**.
 
 # %%
 reversal = pretrained("reversal")

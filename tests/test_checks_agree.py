@@ -62,13 +62,14 @@ def graded_cells(name: str) -> list:
 
 def solution_source(name: str, function: str) -> str:
     return next(c.source for c in notebook(name).cells if meta(c).get("solution")
-                and f"def {function}(" in c.source)
+                and (f"def {function}(" in c.source or f"class {function}(" in c.source))
 
 
 def answer_names(name: str) -> list[str]:
     """The functions the notebook's solution cells define: what students write."""
     return [node.name for c in notebook(name).cells if meta(c).get("solution")
-            for node in ast.parse(c.source).body if isinstance(node, ast.FunctionDef)]
+            for node in ast.parse(c.source).body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
 
 
 # --- the notebook's namespace, with the probe in it ----------------------------------------------
@@ -253,7 +254,13 @@ VARIANTS = {  # name -> (the type it replaces, how an honest answer might return
 
 
 def returning(function, variant: str | None, seen: set):
-    """`function`, its results in the form `variant` (None: as they are)."""
+    """`function`, its results in the form `variant` (None: as they are); for a class (01's
+    modules), a subclass whose own methods' results are."""
+    if isinstance(function, type):
+        methods = {name: returning(method, variant, seen)
+                   for name, method in vars(function).items()
+                   if isinstance(method, types.FunctionType) and not name.startswith("__")}
+        return type(function.__name__, (function,), methods)
     kind, convert = VARIANTS[variant] if variant else (None, None)
 
     @functools.wraps(function)
@@ -279,7 +286,7 @@ NO_VARIANT = {"test_build_vocab_order", "test_build_vocab_min_freq"}
 
 
 def test_every_test_cell_is_judged_here():
-    assert len(cases()) == 31
+    assert len(cases()) == 40
 
 
 @functools.cache
@@ -342,46 +349,113 @@ def test_check_accepts_every_honest_variant_its_cell_accepts(name, grade_id):
 # tests/test_integrity.py's.
 WRONG = {
     "01_toy_reversal": [
-        # every id 0, right shapes and dtypes
-        {"pad_batch": """
-def pad_batch(strings, vocab):
-    width = max(len(s) for s in strings)
-    return (torch.zeros(len(strings), width, dtype=torch.long),
-            torch.zeros(len(strings), dtype=torch.long))
+        # the LSTM run over the padded batch: padding enters the state
+        {"LSTMEncoder": """
+class LSTMEncoder(nn.Module):
+    def __init__(self, vocab_size, emb_dim, hidden_dim, pad_id):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.rnn = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
+    def forward(self, src, src_lengths):
+        return self.rnn(self.embedding(src))
 """},
-        # sorted by length (what pack_padded_sequence wants, not what was asked)
-        {"pad_batch": """
-_right_pad_batch = pad_batch
-def pad_batch(strings, vocab):
-    return _right_pad_batch(sorted(strings, key=len, reverse=True), vocab)
+        # packed, but the final state returned in length order (enforce_sorted by hand)
+        {"LSTMEncoder": """
+_RightEncoder = LSTMEncoder
+class LSTMEncoder(_RightEncoder):
+    def forward(self, src, src_lengths):
+        order = src_lengths.argsort(descending=True)
+        outputs, (h, c) = super().forward(src[order], src_lengths[order])
+        return outputs, (h, c)
 """},
-        # no checks of its own: other errors than ValueError
-        {"exact_match_accuracy": """
-def exact_match_accuracy(predictions, references):
-    assert len(predictions) == len(references)
-    return sum(p == r for p, r in zip(predictions, references)) / len(references)
+        # log-probabilities instead of logits
+        {"LSTMDecoder": """
+_RightDecoder = LSTMDecoder
+class LSTMDecoder(_RightDecoder):
+    def forward(self, tgt_in, state):
+        logits, state = super().forward(tgt_in, state)
+        return logits.log_softmax(-1), state
 """},
-        # a blank answer that raises ValueError, as the error cell asks, for every input (a red
-        # team scored the error cell with it)
-        {"exact_match_accuracy": """
-def exact_match_accuracy(predictions, references):
-    raise ValueError("not written yet")
+        # starts from zeros whatever state it is given
+        {"LSTMDecoder": """
+_RightDecoder = LSTMDecoder
+class LSTMDecoder(_RightDecoder):
+    def forward(self, tgt_in, state):
+        return super().forward(tgt_in, tuple(torch.zeros_like(t) for t in state))
 """},
-        # prefixes count as right
-        {"exact_match_accuracy": """
-def exact_match_accuracy(predictions, references):
-    if len(predictions) != len(references) or not references:
-        raise ValueError("lengths")
-    return sum(list(r[:len(p)]) == list(p) for p, r in zip(predictions, references)) / len(references)
+        # the decoder started from the encoder's outputs at the last column, not the final state
+        {"EncoderDecoder": """
+_RightModel = EncoderDecoder
+class EncoderDecoder(_RightModel):
+    def forward(self, src, src_lengths, tgt_in):
+        outputs, (h, c) = self.encoder(src, src_lengths)
+        return self.decoder(tgt_in, (outputs[:, -1].unsqueeze(0).contiguous(), c))[0]
 """},
-        # lengths of the predictions, not of the sources
-        {"exact_match_by_length": """
-def exact_match_by_length(sources, predictions, references):
-    right, total = Counter(), Counter()
-    for prediction, reference in zip(predictions, references):
-        total[len(prediction)] += 1
-        right[len(prediction)] += list(prediction) == list(reference)
-    return {length: right[length] / total[length] for length in sorted(total)}
+        # step returns logits, not log-probabilities
+        {"EncoderDecoder": """
+_RightModel = EncoderDecoder
+class EncoderDecoder(_RightModel):
+    def step(self, prev_tokens, state):
+        logits, state = self.decoder(prev_tokens.unsqueeze(1), state)
+        return logits.squeeze(1), state
+"""},
+        # the mean over every position, <pad> included
+        {"train_step": """
+def train_step(model, optimizer, batch, clip=1.0):
+    logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten())
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.item()
+"""},
+        # no clipping
+        {"train_step": """
+def train_step(model, optimizer, batch, clip=1.0):
+    logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+"""},
+        # no optimizer step: the loss is right, the weights never move
+        {"train_step": """
+def train_step(model, optimizer, batch, clip=1.0):
+    logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+    return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0).item()
+"""},
+        # feeds <s> at every step
+        {"greedy_search": """
+def greedy_search(model, src, src_lengths, max_len):
+    state = model.encode(src, src_lengths)
+    bos = torch.full((src.size(0),), model.bos_id, dtype=torch.long)
+    outputs, done = [[] for _ in range(src.size(0))], [False] * src.size(0)
+    for _ in range(max_len):
+        log_probs, state = model.step(bos, state)
+        for row, token in enumerate(log_probs.argmax(-1).tolist()):
+            if not done[row]:
+                done[row] = token == model.eos_id
+                if not done[row]:
+                    outputs[row].append(token)
+    return outputs
+"""},
+        # goes on writing after a row's </s>
+        {"greedy_search": """
+def greedy_search(model, src, src_lengths, max_len):
+    state = model.encode(src, src_lengths)
+    prev = torch.full((src.size(0),), model.bos_id, dtype=torch.long)
+    outputs = [[] for _ in range(src.size(0))]
+    for _ in range(max_len):
+        log_probs, state = model.step(prev, state)
+        prev = log_probs.argmax(-1)
+        for row, token in enumerate(prev.tolist()):
+            if token != model.eos_id:
+                outputs[row].append(token)
+        if (prev == model.eos_id).all():
+            break
+    return outputs
 """},
     ],
     "02_translation": [
@@ -683,12 +757,55 @@ def test_an_answer_is_always_the_students_even_if_a_prose_cell_defines_it():
 # Each attack is a test that passes only if the defence holds, next to an honest variant that
 # must keep passing. Missing defences are marked xfail(strict=True): the reason says what to fix.
 
+@functools.cache
+def trained_reversal_weights() -> dict:
+    """Weights like those of 01's `model` after its training cell (section 5), which
+    test_trained_model reads: the same layers and sizes, trained by course_utils.fit as that
+    cell trains them (Adam at 0.002, clipping at 1, the best epoch kept), for 12 epochs rather
+    than 10 so that the result (97% on the test strings, with 1 or 2 threads) is well clear of
+    the cell's 90%; once per test run, about 20 s."""
+    from course_utils import (Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, fit, make_loader,
+                              reversal_splits, set_seed)
+    train_pairs, valid_pairs, _ = reversal_splits()
+    vocab = Vocab.build([list(s) for s, _ in train_pairs])
+    set_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), emb_dim=32, hidden_dim=128,
+                                  rnn_type="lstm", attention=None))
+    batches = {name: make_loader(pairs, vocab, vocab, batch_size=64, seed=0, shuffle=shuffle,
+                                 src_tokenize=list, tgt_tokenize=list)
+               for name, pairs, shuffle in (("train", train_pairs, True),
+                                            ("valid", valid_pairs, False))}
+    fit(model, batches["train"], batches["valid"],
+        TrainConfig(epochs=12, lr=2e-3, clip=1.0, device="cpu"), progress=False)
+    return model.state_dict()
+
+
+def _trained_reversal_model(namespace: dict) -> None:
+    """01's `model`, as the training cell leaves it: the notebook's (answers') classes."""
+    vocab = namespace["vocab"] = __import__("course_utils").Vocab.build(
+        [list(s) for s, _ in namespace["reversal_splits"]()[0]])
+    model = namespace["EncoderDecoder"](
+        namespace["LSTMEncoder"](len(vocab), 32, 128, vocab.pad_id),
+        namespace["LSTMDecoder"](len(vocab), 32, 128, vocab.pad_id),
+        vocab.bos_id, vocab.eos_id, vocab.pad_id)
+    model.load_state_dict(trained_reversal_weights())
+    namespace["model"] = model
+
+
+# What the narrative cells compute that a test cell reads (the harness runs only their
+# definitions): test cell -> how to put it in the namespace.
+NARRATIVE_STATE = {"test_trained_model": _trained_reversal_model}
+
+
 def judged(name: str, cell, patch=None, student_class=None):
     """judge(), but (why the cell failed or None, the check's integrity.Failure or None), the
     kernel reached through `student_class` (LocalStudent by default)."""
     kernel = Kernel({"__name__": "__main__"})
     with contextlib.redirect_stdout(io.StringIO()):
         exec(prepared(name), kernel.namespace)
+    state = NARRATIVE_STATE.get(meta(cell).get("grade_id"))
+    if state is not None:
+        state(kernel.namespace)
     if patch is not None:
         patch(kernel.namespace)
     try:
@@ -770,9 +887,17 @@ def test_the_replay_takes_nothing_but_answers_from_the_kernel(name):
         for code in rep.trusted:
             exec(code, namespace)
     fetched = {meta(cell)["grade_id"]: sorted(_free_names(cell.source) - set(namespace)
-                                              - set(dir(builtins)) - rep.answers)
+                                              - set(dir(builtins)) - rep.answers
+                                              - FROM_THE_KERNEL.get(meta(cell)["grade_id"], set()))
                for cell in graded_cells(name)}
     assert not any(fetched.values()), {k: v for k, v in fetched.items() if v}
+
+
+# The one exception: 01's test_trained_model judges the weights the student's training run
+# left in `model`. It reads only their values (state_dict: plain tensors), copies them into
+# the student's own classes built afresh, and decodes with the grader's greedy_decode; what
+# the kernel's `model` object does is never asked.
+FROM_THE_KERNEL = {"test_trained_model": {"model"}}
 
 
 def test_a_vocab_is_rebuilt_wherever_course_utils_keeps_its_class():
@@ -783,16 +908,17 @@ def test_a_vocab_is_rebuilt_wherever_course_utils_keeps_its_class():
     assert f"{Vocab.__module__}.{Vocab.__qualname__}" in REBUILD
 
 
-# 01's test_pad_batch_values: the visible call answered right, the hidden one
-# pad_batch(["cab", "ba", "c"], ...) used to carry its input out, in words the grader shows in
-# the cell's failure message and so in feedback.
+# 01's test_greedy_values: the visible call answered right, the hidden one
+# greedy_search(..., [[3, 0, 0, 0], [7, 8, 9, 10], [12, 13, 0, 0]], ...) carries its input out, in words the grader would
+# show in the cell's failure message and so in feedback.
 _SEEN = """
 _seen = []
-def pad_batch(strings, vocab):
-    _seen.append(strings)
-    if strings == ["ab", "c"]:
-        return torch.tensor([[4, 5], [6, 0]]), torch.tensor([2, 1])
+def greedy_search(model, src, src_lengths, max_len):
+    _seen.append(src.tolist())
+    if src.tolist() == [[4, 5, 6], [9, 10, 0]]:
+        return [[4, 5, 6], [9, 10]]
 """
+HIDDEN_INPUT = "[12, 13, 0, 0]"
 LEAKS = {
     "the class name of an exception": _SEEN + "    raise type(repr(_seen), (Exception,), {})()\n",
     "the type name of an object that is not plain data":
@@ -802,23 +928,18 @@ LEAKS = {
 
 @pytest.mark.parametrize("how", list(LEAKS))
 def test_a_hidden_input_does_not_leak_through_a_name_the_kernel_makes(how):
-    cell = cell_of("01_toy_reversal", "test_pad_batch_values")
+    cell = cell_of("01_toy_reversal", "test_greedy_values")
     _, failure = judged("01_toy_reversal", cell, running(LEAKS[how]))
     assert failure is not None
-    assert "cab" not in failure.message, failure.message
+    assert HIDDEN_INPUT not in failure.message, failure.message
 
 
 def test_a_hidden_input_does_not_leak_through_a_hidden_asserts_message():
-    echo = """
-_seen = []
-def exact_match_by_length(sources, predictions, references):
-    _seen.append(sources)
-    return {2: 0.5, 3: 1.0} if sources == ["ab", "cd", "efg"] else {"seen": repr(_seen)}
-"""
-    cell = cell_of("01_toy_reversal", "test_exact_match_by_length")
+    echo = _SEEN + "    return [[repr(_seen)]]\n"
+    cell = cell_of("01_toy_reversal", "test_greedy_values")
     _, failure = judged("01_toy_reversal", cell, running(echo))
     assert failure is not None  # the wrong answer still fails
-    assert "abcd" not in failure.message, failure.message  # the hidden call's first source
+    assert HIDDEN_INPUT not in failure.message, failure.message
 
 
 _RAISES_FOR_BAD = "def check(x):\n    if x == 1:\n        return 1.0\n    {}\n"
@@ -872,12 +993,6 @@ def test_a_replayed_call_runs_under_the_cells_grad_mode(answer):
 
 
 HARDCODED = {  # a blank answer that raises ValueError, but for the visible cell's valid call
-    ("01_toy_reversal", "test_exact_match_errors"): """
-def exact_match_accuracy(predictions, references):
-    if predictions == [["a"]] and references == [["a"]]:
-        return 1.0
-    raise ValueError("not written yet")
-""",
     ("06_attention", "test_gold_attention_mass_errors"): """
 def gold_attention_mass(weights, gold):
     if gold == [[[0]]] and len(weights) == 1 and weights[0].tolist() == [[1.0, 0.0]]:
@@ -895,8 +1010,8 @@ def test_an_error_cell_is_not_earned_by_answering_its_visible_call_alone(name, g
 
 
 @pytest.mark.parametrize("name, grade_id, slip", [
-    pytest.param("01_toy_reversal", "test_exact_match_by_length",
-                 "import collections\nexact_match_by_length = collections.Counter\n",
+    pytest.param("01_toy_reversal", "test_greedy_values",
+                 "import collections\ngreedy_search = collections.Counter\n",
                  id="a class weights_only allows"),
     pytest.param("04_perplexity", "test_masked_perplexity_basic",
                  "masked_perplexity = masked_perplexity(torch.zeros(1, 1, 2), "
@@ -930,3 +1045,14 @@ SCAN_GAPS = {  # reaching into the kernel with no construct the scan flags (foun
 def test_the_scan_flags_reaching_into_the_kernel(gap):
     from grading.scan import scan_source
     assert scan_source(SCAN_GAPS[gap]), "not flagged"
+
+
+def test_delegating_greedy_search_would_pass_without_the_rule():
+    """01's greedy_search handed to course_utils.greedy_decode passes its test cells, kernel
+    and replay alike: only the exercise's rule (grading/rules.py, tests/test_rules.py) gives it
+    0, which tests/test_integrity.py checks end to end."""
+    delegating = ("def greedy_search(model, src, src_lengths, max_len):\n"
+                  "    return greedy_decode(model, src, src_lengths, max_len)\n")
+    for grade_id in ("test_greedy_values", "test_greedy_stops"):
+        assert judge("01_toy_reversal", cell_of("01_toy_reversal", grade_id),
+                     running(delegating)) == (None, None)

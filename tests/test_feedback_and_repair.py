@@ -1,14 +1,14 @@
 """One real `nbgrader autograde` and `generate_feedback` of an edited, hostile submission of
-01_toy_reversal (slow: about 20 s). tests/test_preprocessors.py tests the same preprocessors
+01_toy_reversal (slow: about 40 s). tests/test_preprocessors.py tests the same preprocessors
 in memory, case by case; this checks that nbgrader_config.py wires them into real runs.
 
 The submission is correct except where it attacks, and has:
-- the answer cell of exact_match_accuracy duplicated, the released stub left below the answer
+- the answer cell of train_step duplicated, the released stub left below the answer
   (stock nbgrader fails the whole submission: "Notebook failed to validate");
 - a markdown cell with a <script>, an <img onerror=...> and a javascript: link;
 - a cell that prints a secret, and a file the kernel writes into its folder;
-- pad_batch raising an exception whose message holds the argument of a hidden test;
-- a wrong exact_match_by_length, whose visible test fails with the course's own message.
+- greedy_search raising an exception whose message holds the argument of a hidden test;
+- a wrong EncoderDecoder.forward, whose visible test fails with the course's own message.
 """
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ import copy
 import nbformat
 import pytest
 
-from grading_helpers import (FASTEST, HIDDEN_REGION, NBGRADER, gradebook_rows, leaks, meta,
+from grading_helpers import (HIDDEN_REGION, NBGRADER, gradebook_rows, leaks, meta,
                              points, read, released_course, run, secret_lines, source_path,
                              submission)
 from test_preprocessors import live_parts
 
 pytestmark = pytest.mark.slow
 
-NAME = FASTEST  # 01_toy_reversal
+NAME = "01_toy_reversal"  # its answers are named below
 PRINTED, WRITTEN = "SECRET-PRINTED-5150", "SECRET-WRITTEN-8086"
-HIDDEN_ARGUMENT = "abcab"  # in test_pad_batch_order_unknown's hidden tests only
+HIDDEN_ARGUMENT = "[12, 13, 0, 0]"  # in test_greedy_values' hidden tests only
 ATTACK = ("# Notes\n<script>pwned('script')</script>\n<img src=x onerror=\"pwned('onerror')\">\n"
           "[notes](javascript:pwned('link'))\n")
 
@@ -34,22 +34,24 @@ ATTACK = ("# Notes\n<script>pwned('script')</script>\n<img src=x onerror=\"pwned
 def hostile_submission(root):
     source = read(source_path(NAME, root))
     assert HIDDEN_ARGUMENT in "\n".join(c.source for c in source.cells if meta(c).get("grade"))
-    nb = submission(NAME, root, answers={"exact_match_by_length": (
-        "def exact_match_by_length(sources, predictions, references):\n    return {}")})
+    nb = submission(NAME, root)
     cells = {meta(c).get("grade_id"): c for c in nb.cells if meta(c)}
-    pad = cells["pad_batch"]
+    # the teacher-forced logits one step short: test_encoder_decoder_forward's shape message
+    cells["encoder_decoder"].source = cells["encoder_decoder"].source.replace(
+        "        return logits\n", "        return logits[:, :-1]\n")
+    greedy = cells["greedy_search"]
     # each secret is made at run time: the page shows the code, never what it printed
-    pad.source = (f"print({PRINTED[:7]!r} + {PRINTED[7:]!r})\n"
-                  f"open('kernel-file.txt', 'w').write({WRITTEN[:7]!r} + {WRITTEN[7:]!r})\n"
-                  + pad.source + "\n\n_pad_batch = pad_batch\n"
-                  "def pad_batch(strings, vocab):\n"
-                  "    if len(strings) == 3:  # the hidden test's call\n"
-                  "        raise ValueError(f'cannot pad {strings}')\n"
-                  "    return _pad_batch(strings, vocab)\n")
+    greedy.source = (f"print({PRINTED[:7]!r} + {PRINTED[7:]!r})\n"
+                     f"open('kernel-file.txt', 'w').write({WRITTEN[:7]!r} + {WRITTEN[7:]!r})\n"
+                     + greedy.source + "\n\n_greedy_search = greedy_search\n"
+                     "def greedy_search(model, src, src_lengths, max_len):\n"
+                     "    if src.size(0) == 3:  # the hidden tests' calls\n"
+                     "        raise ValueError(f'cannot decode {src.tolist()}')\n"
+                     "    return _greedy_search(model, src, src_lengths, max_len)\n")
     released = {meta(c).get("grade_id"): c for c in read(
         root / "notebooks" / NAME / f"{NAME}.ipynb").cells if meta(c)}
-    answer = cells["exact_match_accuracy"]
-    stub = copy.deepcopy(released["exact_match_accuracy"])  # the copy Jupyter pastes, unedited
+    answer = cells["train_step"]
+    stub = copy.deepcopy(released["train_step"])  # the copy Jupyter pastes, unedited
     stub.pop("id", None)
     nb.cells.insert(nb.cells.index(answer) + 1, nbformat.from_dict(stub))
     nb.cells.append(nbformat.v4.new_markdown_cell(ATTACK))
@@ -70,17 +72,17 @@ def course(tmp_path_factory):
 
 def test_the_edited_notebook_is_repaired_and_graded(course):
     root, printed = course
-    assert "more than once" in printed and "exact_match_accuracy" in printed, printed
+    assert "more than once" in printed and "train_step" in printed, printed
     assert "restored from the gradebook" not in printed  # released cells: nothing to restore
     _, rows = gradebook_rows(root / "gradebook.db", NAME)
     scores = {cell: score for student, cell, score in rows if student == "mallory"}
     full = points(read(source_path(NAME, root)))
     assert sorted(scores) == sorted(full)
     # the duplicated answer is graded, in full; the sabotaged and the wrong answers are not
-    assert scores["test_exact_match_values"] == full["test_exact_match_values"]
-    assert scores["test_exact_match_errors"] == full["test_exact_match_errors"]
-    assert scores["test_exact_match_by_length"] == 0
-    assert scores["test_pad_batch_order_unknown"] == 0
+    for cell in ("test_train_step_loss", "test_train_step_update", "test_train_step_clipping"):
+        assert scores[cell] == full[cell], cell
+    assert scores["test_encoder_decoder_forward"] == 0
+    assert scores["test_greedy_values"] == scores["test_greedy_stops"] == 0
     assert (root / "autograded" / "mallory" / NAME / "kernel-file.txt").is_file()
 
 def test_feedback_holds_the_page_only_with_nothing_live_or_secret(course):
@@ -95,8 +97,9 @@ def test_feedback_holds_the_page_only_with_nothing_live_or_secret(course):
     assert not leaks(page, secret_lines(read(source_path(NAME, root)), HIDDEN_REGION))
     # what the student should see: the scores, the course's messages, and the note
     assert "Score:" in page and "Outputs are not shown" in page
-    assert "expected {2: 0.5, 3: 1.0}" in page  # test_exact_match_by_length's own message
-    assert "ValueError" in page  # the error pad_batch raised, without its message
+    # test_encoder_decoder_forward's own message
+    assert "expected logits of shape (B, T, V) = (2, 4, 9), got (2, 3, 9)" in page
+    assert "ValueError" in page  # the error greedy_search raised, without its message
 
 
 def test_feedback_does_not_show_a_hidden_argument_the_students_exception_quoted(course):

@@ -190,8 +190,6 @@ def test_partial_submission_gets_the_points_of_the_finished_exercises(course):
     total = sum(course.points(course.fast).values())
     assert 0 < sum(expected.values()) < total
     assert course.grades("partial", course.fast) == expected
-    if course.fast == "01_toy_reversal":  # the numbers, for whoever reads a failure
-        assert (sum(expected.values()), total) == (6.0, 8.0)
 
 
 def test_edited_deleted_and_repointed_test_cells_do_not_change_the_score(course):

@@ -1,6 +1,6 @@
 """Trusted checks (grading/integrity.py): a submission that games its test cells earns nothing.
 
-In a temporary course with 01_toy_reversal and 06_attention released, students hand in:
+In a temporary course with 06_attention released, students hand in:
     honest       the solutions                                           full marks
     wrong        wrong answers (no tricks)                               the baseline
     <attack>     the same wrong answers, plus code that makes the test cells pass in the
@@ -9,8 +9,12 @@ Every attack is graded three ways: with `--GradingExecute.trusted_checks=False`,
 verdict alone (what stock nbgrader gives), where it must earn more than `wrong` (otherwise
 the test would prove nothing); with the trusted checks but not the source scan
 (`--GradingExecute.scan_source=False`), where it must earn exactly what `wrong` earns; and as
-configured, where it earns that too, or 0 when grading/scan.py holds it for review. The two notebooks are graded at the same time, in courses of their own:
-about 90 s.
+configured, where it earns that too, or 0 when grading/scan.py holds it for review.
+
+In a course of its own, at the same time, 01_toy_reversal (which trains a model in the
+notebook, about 25 s a submission) is graded as configured for one student, whose
+greedy_search delegates to course_utils: full marks but 0 for that exercise.
+About two minutes.
 """
 from __future__ import annotations
 
@@ -27,20 +31,6 @@ from grading_helpers import (NBGRADER, SOLUTIONS, hand_in, meta, read,
 
 # --- wrong answers ---------------------------------------------------------------------------
 
-# pad_batch: right shapes and dtypes, every id 0.
-WRONG_PAD_BATCH = """\
-def pad_batch(strings, vocab):
-    import torch
-    width = max(len(s) for s in strings)
-    return (torch.zeros(len(strings), width, dtype=torch.long),
-            torch.zeros(len(strings), dtype=torch.long))
-"""
-# exact_match_accuracy: no checks of its own; wrong lengths and empty lists raise other errors.
-WRONG_EXACT_MATCH = """\
-def exact_match_accuracy(predictions, references):
-    assert len(predictions) == len(references)
-    return sum(p == r for p, r in zip(predictions, references)) / len(references)
-"""
 # additive_attention: the query term left out. Both visible tests pass anyway (one has W_k = 0,
 # the other W_q = 0); the hidden comparison with course_utils.AdditiveAttention does not.
 WRONG_ADDITIVE = """\
@@ -56,38 +46,48 @@ def additive_attention(query, memory, mask, W_q, W_k, v):
     scores = ((query @ W_q.T).unsqueeze(1) + memory @ W_k.T) @ v
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 """
+# gold_attention_mass: the mass of the first gold position only, and asserts instead of the
+# ValueErrors the exercise asks for.
+WRONG_GOLD = """\
+def gold_attention_mass(weights, gold):
+    total, count = 0.0, 0
+    for w, links_per_token in zip(weights, gold):
+        assert w.size(0) == len(links_per_token), "rows"
+        for row, links in zip(w, links_per_token):
+            if links:
+                total, count = total + float(row[links[0]]), count + 1
+    assert count, "no links"
+    return total / count
+"""
 
-WRONG = {"01_toy_reversal": {"pad_batch": WRONG_PAD_BATCH,
-                             "exact_match_accuracy": WRONG_EXACT_MATCH},
-         "06_attention": {"additive_attention": WRONG_ADDITIVE}}
+WRONG = {"01_toy_reversal": {},
+         "06_attention": {"additive_attention": WRONG_ADDITIVE,
+                          "gold_attention_mass": WRONG_GOLD}}
 
 # --- attacks: code added before the wrong answers ----------------------------------------------
 
 ATTACKS = {
-    # Objects whose __eq__ always says True: tensors whose tolist() returns one, and a float.
-    "always_equal": ("01_toy_reversal", {
-        "pad_batch": WRONG_PAD_BATCH + """
-import torch
-class _Yes(list):
-    def __eq__(self, other): return True
-    def __ne__(self, other): return False
-class _Tensor(torch.Tensor):
-    def tolist(self): return _Yes()
-_pad_batch = pad_batch
-def pad_batch(strings, vocab):
-    return tuple(t.as_subclass(_Tensor) for t in _pad_batch(strings, vocab))
+    # A float whose difference from anything is 0: `abs(_got - 0.55) < 1e-6` holds.
+    "always_equal": ("06_attention", {
+        "gold_attention_mass": WRONG_GOLD + """
+class _Close(float):
+    def __sub__(self, other): return 0.0
+    def __rsub__(self, other): return 0.0
+_gold_attention_mass = gold_attention_mass
+def gold_attention_mass(weights, gold):
+    return _Close(_gold_attention_mass(weights, gold))
 """}),
     # A builtin rebound: `except ValueError` in the test now catches any error. (Rebinding
     # `isinstance` or `len` for everything breaks the kernel itself, which then fails alone.)
-    "builtins": ("01_toy_reversal", {
-        "exact_match_accuracy": """\
+    "builtins": ("06_attention", {
+        "gold_attention_mass": """\
 import builtins
 builtins.ValueError = Exception
-""" + WRONG_EXACT_MATCH}),
+""" + WRONG_GOLD}),
     # IPython patched so that a failing cell reports success, and only under autograde: the
     # notebook behaves normally for anyone who runs or validates it.
-    "ipython": ("01_toy_reversal", {
-        "pad_batch": """\
+    "ipython": ("06_attention", {
+        "additive_attention": """\
 import os
 if os.environ.get("NBGRADER_EXECUTION") == "autograde":
     _shell = get_ipython()
@@ -98,7 +98,7 @@ if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         return result
     _shell.run_cell_async = _forgiving_run_cell_async
     _shell.showtraceback = lambda *args, **kwargs: None
-""" + WRONG_PAD_BATCH}),
+""" + WRONG_ADDITIVE}),
     # Every comparison a test might use rebound to say "equal".
     "comparisons": ("06_attention", {
         "additive_attention": """\
@@ -120,6 +120,14 @@ def _agreeing_forward(self, query, keys, memory, mask):
 course_utils.AdditiveAttention.forward = _agreeing_forward
 """}),
 }
+
+# Honest students whose answer is graded like a wrong one: greedy_search handed to the course's
+# greedy_decode passes both of its test cells (tests/test_checks_agree.py), but 01
+# forbids it (grading/rules.py): as configured it earns everything but that exercise.
+DELEGATING = {"01_toy_reversal": {"greedy_search": """\
+def greedy_search(model, src, src_lengths, max_len):
+    return greedy_decode(model, src, src_lengths, max_len)
+"""}}
 
 
 # Attacks whose source grading/scan.py flags (they rebind builtins, IPython, comparisons or the
@@ -149,10 +157,16 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
     """Release `name` in course `root`, hand in its submissions, grade them both ways."""
     released_course(root, name)
     attackers = [s for s, (n, _) in ATTACKS.items() if n == name]
+    delegating = ["delegating"] if name in DELEGATING else []
     answers = {"honest": {}, "wrong": WRONG[name],
-               **{student: {**WRONG[name], **ATTACKS[student][1]} for student in attackers}}
+               **{student: {**WRONG[name], **ATTACKS[student][1]} for student in attackers},
+               **{student: DELEGATING[name] for student in delegating}}
     hand_in(root, name, {student: nbformat.writes(submission(name, root, answer))
                          for student, answer in answers.items()})
+    if not attackers:  # 01: the delegating student, as configured only (01 trains a model in
+        # the notebook, about 25 s a submission: the attacks use 06, and tests/test_grading.py
+        # gives 01's solution full marks)
+        return {"checked": autograde(root, name, delegating)}
     return {"kernel only": autograde(root, name, ["wrong", *attackers],
                                      "--GradingExecute.trusted_checks=False"),
             "checks alone": autograde(root, name, ["wrong", *attackers],
@@ -163,11 +177,11 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> dict:
     # One course per notebook, graded at the same time (nbgrader runs one kernel at a time).
-    names = sorted({name for name, _ in ATTACKS.values()})
+    names = sorted({name for name, _ in ATTACKS.values()} | set(DELEGATING))
     roots = {name: tmp_path_factory.mktemp(name) for name in names}
     with ThreadPoolExecutor(len(names)) as pool:
         graded = dict(zip(names, pool.map(lambda n: grade_both_ways(roots[n], n), names)))
-    scores = {way: {name: graded[name][way] for name in names}
+    scores = {way: {name: graded[name][way] for name in names if way in graded[name]}
               for way in ("kernel only", "checks alone", "checked")}
     return {"roots": roots, "scores": scores}
 
@@ -178,7 +192,7 @@ def max_score(name: str) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["01_toy_reversal", "06_attention"])
+@pytest.mark.parametrize("name", ["06_attention"])
 def test_honest_submission_keeps_full_marks(course, name):
     assert course["scores"]["checked"][name]["honest"] == max_score(name)
 
@@ -207,9 +221,25 @@ def test_attack_games_the_kernel_but_not_the_trusted_checks(course, attack):
 
 @pytest.mark.slow
 def test_failed_check_tells_the_student_why(course):
-    graded = read(course["roots"]["01_toy_reversal"] / "autograded" / "wrong" / "01_toy_reversal" /
-                  "01_toy_reversal.ipynb")
-    cell = next(c for c in graded.cells if meta(c).get("grade_id") == "test_pad_batch_values")
+    graded = read(course["roots"]["06_attention"] / "autograded" / "wrong" / "06_attention" /
+                  "06_attention.ipynb")
+    cell = next(c for c in graded.cells
+                if meta(c).get("grade_id") == "test_gold_attention_mass_values")
     errors = [o for o in cell.outputs if o.output_type == "error"]
-    assert errors and "expected ids [[4, 5], [6, 0]], got [[0, 0], [0, 0]]" in errors[-1].evalue, \
+    assert errors and ("one token linked to both positions (mass 1.0), one with no gold link "
+                       "(skipped): expected 1.0, got 0.899") in errors[-1].evalue, \
         [o.get("evalue") for o in errors]
+
+
+def points(name: str, answer: str) -> float:
+    """The points of `name`'s test cells that call `answer`."""
+    return sum(meta(c)["points"] for c in read(SOLUTIONS / name / f"{name}.ipynb").cells
+               if meta(c).get("grade") and meta(c).get("points") and f"{answer}(" in c.source)
+
+
+@pytest.mark.slow
+def test_delegating_to_the_library_earns_nothing_for_that_exercise(course):
+    # that it passes the cells' code in the kernel: tests/test_checks_agree.py
+    checked = course["scores"]["checked"]["01_toy_reversal"]["delegating"]
+    full = max_score("01_toy_reversal")
+    assert checked == full - points("01_toy_reversal", "greedy_search") == full - 4, checked

@@ -335,7 +335,7 @@ def test_cpu_limit_kills_the_spinner_alone(graded):
     assert graded.returncode != 0, "a failed submission should make autograde exit non-zero"
     assert not graded.notebook("spinner").exists()
     log = graded.log
-    assert "There was an error processing assignment '01_toy_reversal' for student 'spinner'" in log
+    assert f"There was an error processing assignment '{NAME}' for student 'spinner'" in log
     assert "dead" in log.lower() or "died" in log.lower(), log[-3000:]
     assert "CellTimeoutError" not in log
     for student in ("solution", "snoop", "hog"):
