@@ -8,6 +8,7 @@
 #   make students       add or update the students listed in students.csv
 #   make collect        unpack an LMS download (downloaded/NN_name/archive/) into submitted/
 #   make grade          autograde every submission not graded yet (JOBS=N: N at a time)
+#   make grade-certs    create the course CA and the Dask cluster's keys (DASK=tls://...)
 #   make feedback       write feedback/<student>/NN_name/NN_name.html
 #   make export         write every student's scores to grades.csv
 #   make student-dist   build dist/seq2seq-course-student.zip, what students download
@@ -18,7 +19,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: lab test unit lint venv bench clean-venv release notebooks
-.PHONY: students collect grade feedback export student-dist
+.PHONY: students collect grade grade-certs feedback export student-dist
 .PHONY: chromium bubblewrap
 
 # Reinstall whenever the dependency list changes.
@@ -76,8 +77,10 @@ ASSIGNMENT ?= *
 ARGS ?=
 # `make grade JOBS=N`: grade N submissions at a time with grading/parallel.py (unset: 1).
 JOBS ?=
-# `make grade DASK=tcp://host:8786`: grading/parallel.py on that dask.distributed cluster.
+# `make grade DASK=tls://host:8786`: grading/parallel.py on that dask.distributed cluster,
+# with the keys in CERTS (make grade-certs); tcp:// only with ARGS=--insecure.
 DASK ?=
+CERTS ?= $(COURSE)/dask-certs
 # The class list for `make students`: CSV with columns id,first_name,last_name,email.
 STUDENTS ?= students.csv
 DIST_DIR ?= dist
@@ -149,12 +152,17 @@ collect: $(STAMP)
 # and why goes in grading-report.json; a progress line after each. First the solution of each
 # assignment to grade must earn full marks in the same environment (the canary; "canary:
 # cached" when nothing it depends on changed). JOBS=N: N at a time (default 1).
-# DASK=tcp://host:8786: on the workers of a Dask cluster (grading/dask_executor.py).
-# ARGS: --force, --timeout S, --memory MB, --max-output MB, --student ID, --no-canary
-# (unsafe), and nbgrader options as --Class.trait=value.
+# DASK=tls://host:8786: on the workers of a Dask cluster (grading/dask_executor.py), with the
+# client key in CERTS. ARGS: --force, --timeout S, --memory MB, --max-output MB, --student ID,
+# --no-canary (unsafe), --insecure (unsafe: a tcp:// cluster), and --Class.trait=value.
 grade: $(STAMP) bubblewrap
 	$(BIN)/seq2seq-grade --course "$(COURSE)" --assignment "$(ASSIGNMENT)" \
-	  $(if $(strip $(DASK)),--dask-scheduler "$(DASK)",--jobs $(or $(strip $(JOBS)),1)) $(ARGS)
+	  $(if $(strip $(DASK)),--dask-scheduler "$(DASK)" --certs "$(abspath $(CERTS))",--jobs $(or $(strip $(JOBS)),1)) $(ARGS)
+
+# A new course CA and the scheduler's, workers' and client's keys in CERTS (grading/certs.py;
+# docs/GRADING.md, "The cluster"). ARGS: --days N, --force (replace them: a new CA).
+grade-certs: $(STAMP)
+	$(BIN)/python -m grading.certs --out "$(abspath $(CERTS))" $(ARGS)
 
 # One HTML page per graded notebook, without hidden tests: feedback/<student>/NN_name/.
 feedback: $(STAMP)

@@ -1,14 +1,15 @@
 """Grade every submission in a process of its own, N at a time, and record why any failed.
 
-    seq2seq-grade --course DIR [--jobs N | --dask-scheduler ADDRESS]
-                  [--assignment NAME] [--student ID] [--timeout S] [--memory MB]
+    seq2seq-grade --course DIR [--jobs N | --dask-scheduler tls://HOST:PORT [--certs DIR]]
+                  [--insecure] [--assignment NAME] [--student ID] [--timeout S] [--memory MB]
                   [--max-output MB] [--force] [--no-canary] [--Class.trait=value ...]
 
 (`seq2seq-grade` is `python -m grading.parallel`.) Every `make grade` runs it from the repo
 root (README.md, "For instructors", step 4): plain, with one job; `JOBS=N`, N at a time;
-`DASK=tcp://HOST:8786`, on a dask.distributed cluster. The same limits, report and failure
-handling on every path, and a progress line (done/total, failures, ETA) as each submission
-finishes. Each submission, submitted/<student>/<assignment>/, is graded by its own
+`DASK=tls://HOST:8786`, on a dask.distributed cluster, authenticated and encrypted with the
+course's certificates (grading/certs.py; tcp:// only with --insecure). The same limits,
+report and failure handling on every path, and a progress line (done/total, failures, ETA) as
+each submission finishes. Each submission, submitted/<student>/<assignment>/, is graded by its own
 `nbgrader autograde` in a child process with memory, CPU and wall-clock limits
 (grading/submission.py); options of the form --Class.trait=value are passed to it.
 
@@ -24,6 +25,14 @@ notebook is larger than `--max-output`), a grader-side failure (the sandbox cann
 flag from the grader's checks: "needs review"). A failed submission's graded notebook is
 removed and nothing of it reaches gradebook.db (scores recorded by an earlier run stay as
 they were). The exit status is 1 if any submission failed.
+
+Stopping is safe at any point: the report is rewritten after every recorded submission, and
+a submission is recorded (merged into gradebook.db, then its report row) only once graded.
+Interrupted (Ctrl-C, exit status 130) or killed, a run leaves every submission recorded or
+not (killed within the milliseconds of one merge, that submission's rows may hold no scores
+yet; it has no report row, so the next run grades it again); the next run grades exactly the
+submissions without a row. A lost Dask scheduler stops
+the run the same way, with a message (grading/dask_executor.py).
 
 The modules, in the order a submission meets them:
     config.py         the limits and constants
@@ -95,6 +104,7 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
         _record(course, result, outcome, seconds, print_fn)
         results.append(result)
         report[(result.student, result.assignment)] = result.row()
+        write_report(course, report)  # killed at any point, the report matches gradebook.db
         progress.done(result.status == "ok", ran)
 
     try:
@@ -184,8 +194,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="nbgrader course directory (default: .)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
     parser.add_argument("--dask-scheduler", metavar="ADDRESS",
-                        help="grade on this dask.distributed cluster (tcp://host:8786) "
+                        help="grade on this dask.distributed cluster (tls://host:8786) "
                              "instead; its workers' threads replace --jobs")
+    parser.add_argument("--certs", type=Path, default=None,
+                        help="the folder `make grade-certs` wrote (its client/ is used), or a "
+                             "client folder (default: COURSE/dask-certs)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="UNSAFE: allow a tcp:// scheduler, unauthenticated and "
+                             "unencrypted")
     parser.add_argument("--assignment", default="*", help="assignment name or glob")
     parser.add_argument("--student", default="*", help="student id or glob")
     parser.add_argument("--timeout", type=float, default=Limits.timeout,
@@ -213,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     start = time.perf_counter()
     if args.dask_scheduler:
-        from grading.dask_executor import DaskExecutor  # noqa: PLC0415 (dask only if asked)
-        executor = DaskExecutor(args.dask_scheduler)
+        from grading.dask_executor import DaskExecutor, check_address  # noqa: PLC0415
+        security = check_address(args.dask_scheduler, args.certs or course / "dask-certs",
+                                 args.insecure)
+        executor = DaskExecutor(args.dask_scheduler, security=security)
     else:
         executor = LocalExecutor(args.jobs)
     try:
@@ -223,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     except CanaryFailed as e:
         print(e, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"grade: interrupted; what was graded is recorded in gradebook.db and "
+              f"{course / REPORT_JSON}, nothing else is. Run it again to grade the rest.",
+              file=sys.stderr)
+        return 130
     finally:
         executor.close()
     failed = [r for r in results if r.status != "ok"]

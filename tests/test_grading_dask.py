@@ -6,8 +6,9 @@ In a temporary course with the quickest assignment released, four students hand 
     dies      `os._exit(1)` in a cell: the kernel dies          failed, on its worker
     badjson   a file that is not JSON                           failed, before any task is sent
 A copy of the course is graded with `make grade JOBS=2`, the course itself with
-`make grade DASK=...` on a LocalCluster on loopback (two worker processes of one thread each;
-they could read the course directory, but are sent what they need, as on separate machines);
+`make grade DASK=tls://...` on a LocalCluster on loopback (two worker processes of one thread
+each; they could read the course directory, but are sent what they need, as on separate
+machines), authenticated and encrypted with the keys of `make grade-certs`;
 then the Dask path runs again (nothing changed: nothing to grade) and with --force for the
 solution (graded again: the same rows, not new ones). The Dask path grades the canary (the
 solution, thrown away) first, on the workers, and has it cached on the --force run; the copy
@@ -29,9 +30,10 @@ import distributed
 import nbformat
 import pytest
 
+from grading.certs import ROLES, security
 from grading.config import CANARY_STUDENT
 from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
-                             exercises, gradebook_rows, grading_processes, hand_in,
+                             exercises, gradebook_rows, grading_processes, hand_in, make,
                              points, read, record_run, released_course, run,
                              solution_running_first, source_path, submission)
 
@@ -93,15 +95,22 @@ def graded(tmp_path_factory) -> Graded:
 
 def grade_both_ways(root: Path, local: Path, tag: str) -> Graded:
     make_grade(local, "--no-canary", JOBS=2)
+    certs = root.parent / "dask-certs"
+    make("grade-certs", CERTS=certs)
+    keys = security({role: certs / role for role in ROLES})
     cluster = distributed.LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1,
-                                       processes=True, dashboard_address=None)
-    with cluster, distributed.Client(cluster) as client:
+                                       processes=True, dashboard_address=None,
+                                       protocol="tls://", security=keys)
+    with cluster, distributed.Client(cluster, security=keys) as client:
         result = Graded(root, local, tag, list(client.run(os.getpid).values()))
 
         address = cluster.scheduler_address
-        record_run(result, make_grade(root, DASK=address))
+        assert address.startswith("tls://127.0.0.1:"), address
+        printed = make_grade(root, DASK=address, CERTS=certs)
+        assert (root / "grading-report.json").is_file(), printed
+        record_run(result, printed)
         again = [sys.executable, "-m", "grading.parallel", "--course", root,
-                 "--dask-scheduler", address, *LIMITS]
+                 "--dask-scheduler", address, "--certs", certs / "client", *LIMITS]
         record_run(result, run(again, check=False).stdout)                    # nothing changed
         record_run(result, run([*again, "--force", "--student", "solution"], check=False).stdout)
     return result
