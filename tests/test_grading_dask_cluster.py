@@ -43,7 +43,7 @@ from grading.executors import Outcome
 from grading.parallel import grade, main as grade_main
 from grading.report import find_submissions
 from grading.submission import MARKER, Limits
-from grading_helpers import BIN, environment, gradebook_rows, hand_in, make, meta, read
+from grading_helpers import BIN, environment, gradebook_rows, hand_in_answers, make
 
 pytestmark = pytest.mark.slow
 
@@ -86,14 +86,7 @@ def release(tmp_path_factory) -> Path:
 def class_of(release: Path, root: Path, answers: dict[str, str]) -> Path:
     """A course with the release and these students' answers handed in."""
     shutil.copytree(release, root)
-    texts = {}
-    for student, code in answers.items():
-        nb = read(root / "notebooks" / NAME / f"{NAME}.ipynb")
-        for cell in nb.cells:
-            if meta(cell).get("solution"):
-                cell.source = code
-        texts[student] = nbformat.writes(nb)
-    hand_in(root, NAME, texts)
+    hand_in_answers(root, NAME, answers)
     return root
 
 

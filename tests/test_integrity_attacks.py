@@ -32,7 +32,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grading_helpers import NBGRADER, hand_in, make, meta, read, run
+from grading_helpers import NBGRADER, hand_in_answers, make, meta, read, run
 
 pytestmark = pytest.mark.slow
 
@@ -282,14 +282,7 @@ def graded(tmp_path_factory) -> dict:
     (course / "solutions" / NAME).mkdir(parents=True)
     nbformat.write(tiny_notebook(), course / "solutions" / NAME / f"{NAME}.ipynb")
     make("release", COURSE_DIR=course)
-    texts = {}
-    for student, code in ANSWERS.items():
-        nb = read(course / "notebooks" / NAME / f"{NAME}.ipynb")
-        for cell in nb.cells:
-            if meta(cell).get("solution"):
-                cell.source = code
-        texts[student] = nbformat.writes(nb)
-    hand_in(course, NAME, texts)
+    hand_in_answers(course, NAME, ANSWERS)
 
     def grade(way: str, students: str, options: list[str]) -> dict:
         root = course.parent / way.replace(" ", "_")  # a copy per way: they run at once
