@@ -19,6 +19,7 @@ About two minutes.
 from __future__ import annotations
 
 import csv
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -167,11 +168,19 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
         # the notebook, about 25 s a submission: the attacks use 06, and tests/test_grading.py
         # gives 01's solution full marks)
         return {"checked": autograde(root, name, delegating)}
-    return {"kernel only": autograde(root, name, ["wrong", *attackers],
-                                     "--GradingExecute.trusted_checks=False"),
-            "checks alone": autograde(root, name, ["wrong", *attackers],
-                                      "--GradingExecute.scan_source=False"),
-            "checked": autograde(root, name, ["honest", "wrong", *attackers])}
+    ways = {"kernel only": (["wrong", *attackers], ["--GradingExecute.trusted_checks=False"]),
+            "checks alone": (["wrong", *attackers], ["--GradingExecute.scan_source=False"]),
+            "checked": (["honest", "wrong", *attackers], [])}
+    # a copy of the course per way, made before any grading starts, so that the ways run at
+    # once; "checked" grades in `root` itself
+    courses = {way: root if way == "checked" else root.parent / f"{root.name}-{way.replace(' ', '-')}"
+               for way in ways}
+    for course in courses.values():
+        if course != root:
+            shutil.copytree(root, course)
+    with ThreadPoolExecutor(len(ways)) as pool:
+        return dict(zip(ways, pool.map(
+            lambda way: autograde(courses[way], name, ways[way][0], *ways[way][1]), ways)))
 
 
 @pytest.fixture(scope="module")
