@@ -782,8 +782,8 @@ def trained_reversal_weights() -> dict:
 
 def _trained_reversal_model(namespace: dict) -> None:
     """01's `model`, as the training cell leaves it: the notebook's (answers') classes."""
-    vocab = namespace["vocab"] = __import__("course_utils").Vocab.build(
-        [list(s) for s, _ in namespace["reversal_splits"]()[0]])
+    from course_utils import Vocab, reversal_splits
+    vocab = namespace["vocab"] = Vocab.build([list(s) for s, _ in reversal_splits()[0]])
     model = namespace["EncoderDecoder"](
         namespace["LSTMEncoder"](len(vocab), 32, 128, vocab.pad_id),
         namespace["LSTMDecoder"](len(vocab), 32, 128, vocab.pad_id),
