@@ -9,6 +9,7 @@
 #   make collect        unpack an LMS download (downloaded/NN_name/archive/) into submitted/
 #   make grade          autograde every submission not graded yet (JOBS=N: N at a time)
 #   make grade-certs    create the course CA and the Dask cluster's keys (DASK=tls://...)
+#   make bench-class    time a synthetic class: JOBS=1, JOBS=2, a 2-worker Dask cluster
 #   make feedback       write feedback/<student>/NN_name/NN_name.html
 #   make export         write every student's scores to grades.csv
 #   make student-dist   build dist/seq2seq-course-student.zip, what students download
@@ -18,7 +19,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test unit lint venv bench clean-venv release notebooks
+.PHONY: lab test unit lint venv bench bench-class clean-venv release notebooks
 .PHONY: students collect grade grade-certs feedback export student-dist
 .PHONY: chromium bubblewrap
 
@@ -58,6 +59,13 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# A synthetic class of one assignment (bench/grade_class.py: 16 submissions of
+# 03_teacher_forcing by default), graded three ways side by side: submissions per minute and
+# parallel efficiency. About 4 minutes on 2 cores, so not part of `make bench`.
+# ARGS: --students N, --assignment NAME, --ways N, --json FILE.
+bench-class: $(STAMP) bubblewrap
+	OMP_NUM_THREADS=1 $(BIN)/python bench/grade_class.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -118,8 +118,8 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
-                                        GetGrades, IgnorePattern, LimitOutput,
-                                        OverwriteKernelspec, SaveAutoGrades)
+                                        IgnorePattern, LimitOutput, OverwriteKernelspec,
+                                        SaveAutoGrades)
 
     if _ROOT not in sys.path:  # nbgrader's console script does not put its cwd on sys.path
         sys.path.insert(0, _ROOT)
@@ -154,8 +154,11 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
     # Feedback (grading/feedback.py): no hidden tests, no kernel output but a test cell's
     # error, no file the kernel wrote, no live HTML or script. Return only the HTML in
     # feedback/, never the notebooks in autograded/.
+    # GetGradesAndPending: nbgrader's GetGrades, and the page says which answers are still to
+    # be graded by hand, and that the score is not final until they are.
     c.GenerateFeedback.preprocessors = [
-        GetGrades, feedback.ClearHiddenTestsAndOutputs, CSSHTMLHeaderPreprocessor,
+        feedback.GetGradesAndPending, feedback.ClearHiddenTestsAndOutputs,
+        CSSHTMLHeaderPreprocessor,
     ]
     c.HTMLExporter.sanitize_html = True  # no JavaScript or widget outputs, raw cells cleaned
     c.HTMLExporter.filters = feedback.FILTERS  # markdown and HTML cleaned with bleach
@@ -163,3 +166,7 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
     # only: traitlets applies GenerateFeedbackApp.CourseDirectory to that app's folders).
     c.GenerateFeedbackApp.CourseDirectory.ignore = feedback.feedback_ignore(
         CourseDirectory.class_traits()["ignore"].default())
+
+    # Export (grading/export.py): grades.csv as nbgrader writes it, with needs_manual_grade,
+    # and no score for a submission whose written answers are not all graded in formgrader.
+    c.ExportApp.plugin_class = "grading.export.CsvExport"

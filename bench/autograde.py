@@ -55,8 +55,10 @@ def main(argv=None) -> int:
         canary_seconds = float(canary.group(1)) if canary else 0.0
         seconds = total - canary_seconds
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-            scores = {name: (gradebook.find_submission(name, STUDENT).score,
-                             gradebook.find_assignment(name).max_score) for name in names}
+            # autograded points against what autograde can give: written answers wait for
+            # an instructor in formgrader (docs/GRADING.md)
+            scores = {name: (gradebook.find_submission(name, STUDENT).code_score,
+                             gradebook.find_assignment(name).max_code_score) for name in names}
     print(f"autograde of one submission of {len(names)} notebooks: {seconds:.1f} s "
           f"(and the canary first: {canary_seconds:.1f} s)")
     wrong = {name: s for name, s in scores.items() if s[0] != s[1]}

@@ -102,7 +102,8 @@ def bleu(hypotheses: list[str], references: list[str]) -> float:
     `sacrebleu.corpus_bleu` with its standard settings: up to 4-grams, exponential smoothing,
     case kept, and its default "13a" tokeniser (WMT's mteval-v13a). Our strings are already
     tokens joined by single spaces. 13a leaves those as they are except that it splits off
-    punctuation and symbols (`aujourd'hui` -> `aujourd ' hui`, `<unk>` -> `< unk >`) and turns
+    punctuation and symbols (`<unk>` -> `< unk >`, `chat.` -> `chat .`; an apostrophe inside
+    a word stays: `aujourd'hui` and `c'est` are one token each, in sacreBLEU 2.6.0) and turns
     `&quot;`, `&amp;`, `&lt;`, `&gt;` back into characters; since it splits `.` and `,` from
     words anyway, "le chat ." and "le chat." tokenise alike, so the score is close to what
     detokenised text would get. `force=True` only silences sacreBLEU's warning that the input

@@ -11,7 +11,7 @@ loads. A variant is a `dataclasses.replace` away:
 
 | name | notebooks | what |
 |------|-----------|------|
-| `reversal` | 01, 06 | GRU + additive attention reversing strings of 3–10 letters |
+| `reversal` | 06 (while exercise 1 is unfinished) | GRU + additive attention reversing strings of 3–10 letters |
 | `translation_bottleneck` | 02, 04, 05, 06 | LSTM encoder-decoder, no attention |
 | `translation_attention` | 04, 05, 06 | the same with additive (Bahdanau) attention |
 | `translation_general` | 06 | the same with multiplicative (Luong `general`) attention |

@@ -33,6 +33,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from grading.config import CANARY_STUDENT, COURSE_ID, Limits
 from grading.executors import SOURCE, Executor, Job, course_files, write_folder
+from grading.gradebook import by_hand
 from grading.submission import REPO
 
 CACHE_FILE = ".grading-canary.json"  # {assignment: key of the canary that passed}
@@ -97,7 +98,9 @@ def check(course: Path, assignments: set[str], executor: Executor, limits: Limit
 
 
 def full_marks_problem(graded: bytes | None, assignment: str) -> str | None:
-    """Why the canary's graded gradebook (bytes of the file) does not show full marks."""
+    """Why the canary's graded gradebook (bytes of the file) does not show full marks on the
+    autograded test cells. Answers graded by hand (written answers) are not counted: autograde
+    leaves them to formgrader, so the solution's model answer earns nothing here, by design."""
     if graded is None:
         return "the grader returned no gradebook"
     with tempfile.TemporaryDirectory(prefix="canary-db-") as tmp:
@@ -108,10 +111,16 @@ def full_marks_problem(graded: bytes | None, assignment: str) -> str | None:
                 submission = gb.find_submission(assignment, CANARY_STUDENT)
             except MissingEntry:
                 return "nbgrader recorded no grades"
-            lost = [f"{g.name} {g.score:g}/{g.max_score:g}" for nb in submission.notebooks
-                    for g in nb.grades if g.max_score and (g.score or 0) < g.max_score]
-            if lost or submission.score < submission.max_score:
-                return (f"scored {submission.score:g}/{submission.max_score:g}"
+            tests = []
+            for nb in submission.notebooks:
+                manual = by_hand(nb.notebook)
+                tests += [g for g in nb.grades if g.name not in manual]
+            score = sum(g.score or 0 for g in tests)
+            max_score = sum(g.max_score for g in tests)
+            lost = [f"{g.name} {g.score:g}/{g.max_score:g}" for g in tests
+                    if g.max_score and (g.score or 0) < g.max_score]
+            if lost or score < max_score:
+                return (f"scored {score:g}/{max_score:g} autograded points"
                         + (f" (lost: {', '.join(lost)})" if lost else ""))
     return None
 

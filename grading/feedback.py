@@ -25,6 +25,12 @@ and any HTML the student wrote, live. Here:
   nbconvert's templates drop JavaScript and widget outputs and clean raw cells with the same
   clean_html; nbgrader's feedback template renders nbgrader's own markdown cells without it,
   which is why markdown2html itself is replaced (FILTERS).
+- Grading by hand: nbgrader's template shows "Score: 24 / 26" at the top and "0 / 2" on a
+  written answer that is still waiting in formgrader, as if that were final. GetGradesAndPending
+  (in place of nbgrader's GetGrades) marks such cells with `needs_manual_grade`, and the page
+  then says, at the top and under each of them, that those points are not graded yet and the
+  score is not final (PENDING_NOTE, PENDING_CELL_NOTE). Once every answer is graded in
+  formgrader, a new `make feedback ARGS=--force` gives the page without them.
 """
 from __future__ import annotations
 
@@ -37,7 +43,7 @@ from jinja2 import pass_context
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader import utils
-from nbgrader.preprocessors import ClearHiddenTests
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import List
 
 MAX_MESSAGE_CHARS = 2000  # a test cell's error message is cut here
@@ -46,6 +52,22 @@ SHOWN_ERRORS = ("AssertionError", "GraderError")
 NOTE = ("*Outputs are not shown in this feedback page: a test cell shows only why it failed. "
         "Your own notebook has all the outputs.*")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")  # attachments kept (not SVG)
+PENDING_NOTE = ("**This is not your final score.** {points:g} point(s) of this notebook are "
+                "graded by hand and your instructor has not graded them yet; until then the "
+                "score above counts them as 0.")
+PENDING_CELL_NOTE = ("*Not graded yet: your instructor grades the answer above by hand. The "
+                     "score shown for it is not final.*")
+
+
+class GetGradesAndPending(GetGrades):
+    """nbgrader's GetGrades, which also marks every graded cell with the gradebook's
+    `needs_manual_grade`: True for an answer still waiting in formgrader."""
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"],
+                                          self.notebook_id, self.assignment_id, self.student_id)
+        cell.metadata.nbgrader["needs_manual_grade"] = bool(grade.needs_manual_grade)
 
 
 class ClearHiddenTestsAndOutputs(ClearHiddenTests):
@@ -62,7 +84,16 @@ class ClearHiddenTestsAndOutputs(ClearHiddenTests):
         nb, resources = super().preprocess(nb, resources)
         nb.metadata = {key: nb.metadata[key] for key in ("kernelspec", "language_info")
                        if key in nb.metadata}
-        nb.cells.insert(0, new_markdown_cell(NOTE))
+        cells, pending = [new_markdown_cell(NOTE)], 0.0
+        for cell in nb.cells:  # a note under each cell still to grade by hand
+            cells.append(cell)
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("needs_manual_grade"):
+                cells.append(new_markdown_cell(PENDING_CELL_NOTE))
+                pending += float(meta.get("points") or 0)
+        if pending:
+            cells.insert(0, new_markdown_cell(PENDING_NOTE.format(points=pending)))
+        nb.cells = cells
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):

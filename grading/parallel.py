@@ -161,7 +161,7 @@ def _record(course: Path, result: Result, outcome: Outcome, seconds: float, prin
             shutil.rmtree(autograded, ignore_errors=True)
             write_folder(outcome.autograded, autograded)
         try:
-            result.score, result.max_score = merge(
+            result.score, result.max_score, result.to_grade_by_hand = merge(
                 outcome.gradebook, course / "gradebook.db", student, assignment)
             result.status = "ok"
         except MissingEntry as e:
@@ -178,6 +178,8 @@ def _record(course: Path, result: Result, outcome: Outcome, seconds: float, prin
     result.seconds = round(seconds + outcome.seconds + time.perf_counter() - start, 1)
     score = (f"{result.score:g}/{result.max_score:g}" if result.status == "ok"
              else result.reason)
+    if result.status == "ok" and result.to_grade_by_hand:
+        score += f", {result.to_grade_by_hand:g} of them to grade by hand"
     print_fn(f"{result.status:6} {student}/{assignment}  {result.seconds:5.1f} s  {score}")
     if result.status == "ok" and result.log.strip():  # nbgrader's warnings, sanitized
         print_fn(quoted(result.log))
@@ -251,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if r.status != "ok"]
     print(f"grade: {len(results) - len(failed)} ok, {len(failed)} failed, "
           f"{time.perf_counter() - start:.1f} s; report: {course / REPORT_JSON}")
+    by_hand = [r for r in results if r.status == "ok" and r.to_grade_by_hand]
+    if by_hand:
+        print(f"grade: {len(by_hand)} of them have written answers to grade by hand in "
+              "formgrader; until then their score counts those answers as 0, feedback says "
+              "so and `make export` leaves their score empty (docs/GRADING.md)")
     return 1 if failed else 0
 
 

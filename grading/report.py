@@ -2,10 +2,11 @@
 
 The report, grading-report.json and grading-report.csv in the course directory, has one row
 per submission: student, assignment, status (ok or failed), reason, score, max_score,
-seconds, and a fingerprint of the submitted files; the JSON also keeps a short, sanitized tail
-of what the kernel wrote to its raw stdout/stderr. A later run grades only submissions whose
-files changed, or that it has no row for, unless --force; so running it again is cheap and
-changes nothing.
+to_grade_by_hand (points of written answers autograde left for formgrader; score counts them
+as 0 until they are graded there), seconds, and a fingerprint of the submitted files; the
+JSON also keeps a short, sanitized tail of what the kernel wrote to its raw stdout/stderr.
+A later run grades only submissions whose files changed, or that it has no row for, unless
+--force; so running it again is cheap and changes nothing.
 
 Anything that came from a student's kernel (nbgrader's log, which holds the kernel's raw
 writes, reasons quoted from it, the kernel's own output log) is passed through `sanitize`
@@ -26,8 +27,9 @@ from pathlib import Path
 from grading.config import CANARY_STUDENT
 
 REPORT_JSON, REPORT_CSV = "grading-report.json", "grading-report.csv"
-FIELDS = ["student", "assignment", "status", "reason", "score", "max_score", "seconds",
-          "fingerprint"]  # the CSV's columns; the JSON adds kernel_output
+# the CSV's columns; the JSON adds kernel_output
+FIELDS = ["student", "assignment", "status", "reason", "score", "max_score",
+          "to_grade_by_hand", "seconds", "fingerprint"]
 
 # ECMA-48 escape sequences: CSI (ESC [ ... final), OSC/DCS/PM/APC strings up to BEL or ST,
 # two-byte ESC sequences, and the 8-bit CSI
@@ -60,6 +62,7 @@ class Result:
     reason: str = ""
     score: float | None = None
     max_score: float | None = None
+    to_grade_by_hand: float | None = None  # points left for formgrader (written answers)
     seconds: float = 0.0
     fingerprint: str = ""
     kernel_output: str = ""    # sanitized tail of the kernel's raw stdout/stderr (JSON only)

@@ -1065,6 +1065,43 @@ for length in (10, 12, 16, 20):
 
 
 # %% [markdown]
+# **Written question (2 points, graded by hand).** The figure shows *where* the reversal goes
+# wrong; explain *why*. In three to five sentences: why are the first positions of the output
+# almost always right, why is accuracy lowest in the *middle* of a long string rather than at
+# its end, and why does the dip get deeper as the strings get longer? Think about what the
+# decoder has to work from when it writes each character.
+#
+# Write your answer in the cell below: double-click it, replace *YOUR ANSWER HERE*, then run
+# the cell (Shift+Enter) to show it. Validate only checks that you answered (it lists the cell
+# as failed while it still says YOUR ANSWER HERE); your instructor reads and grades it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_fixed_size_state", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** All the decoder knows about the input is the encoder's final state
+# $(h_S, c_S)$, $2 \times 128$ numbers whatever the length: it writes every character from that
+# state and its own previous outputs, and cannot look back at the input. The first characters
+# it writes are the last ones the encoder read; they went into the state last, nothing has
+# overwritten them, so position 1 is right 98–100% of the time. The last characters it writes
+# are the first ones read: they entered an almost empty state, next to a place the model can
+# find (the start of the string, just before `</s>`). A character in the middle was stored
+# while the state already held others and was then overwritten by every later update; with
+# neighbours on both sides and nothing marking its place, it is the one most often lost (62%
+# at position 7 of 12 letters, 26% at position 11 of 16). A longer string has to fit more
+# characters into the same numbers, so each one is kept less precisely and the dip deepens;
+# beyond 10 letters the model is also asked to store more than it ever learned to.
+#
+# **Rubric (2 points).**
+# - 1 point: the bottleneck. The decoder writes everything from one fixed-size state (the
+#   encoder's final $(h_S, c_S)$, no look back at the input), and a longer string has to fit
+#   more characters into the same numbers, so more is lost: that is why the dip deepens with
+#   length.
+# - 1 point: why the middle. The first output characters are the last ones read, still fresh
+#   in the final state, AND a reason why the end of the output beats its middle (the first
+#   characters read were stored into an almost empty state, or sit at a place the model can
+#   find; the middle ones were overwritten by the most updates, with neighbours on both sides).
+# - No point for restating the figure ("accuracy is lowest in the middle"), or for blaming
+#   long strings being rare in training without the state. Give whole points only.
+
+# %% [markdown]
 # A U-shape. The first positions are right almost always, whatever the length (98–100% at
 # position 1), and the last ones, the first characters the model read, hold up better than the
 # middle: at 12 letters the last three positions are right in 76–82% of the strings, position 7

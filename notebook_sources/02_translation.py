@@ -314,6 +314,39 @@ ax = plot_lines(labels, bleu_by_length, xlabel="source length (English tokens, f
 _ = ax.set_ylim(0, 105)
 
 # %% [markdown]
+# **Written question (2 points, graded by hand).** In three to five sentences, using the table
+# and the figure: why does the BLEU of the model without attention fall as the English source
+# gets longer, and what does the attention model's curve rule out? Say what makes it a fair
+# control.
+#
+# Write your answer in the cell below: double-click it, replace *YOUR ANSWER HERE*, then run
+# the cell (Shift+Enter) to show it. Validate only checks that you answered (it lists the cell
+# as failed while it still says YOUR ANSWER HERE); your instructor reads and grades it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_bottleneck_control", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Without attention the decoder sees the source only through the context
+# vector, the encoder's final $(h, c)$: the same 256 numbers for a sentence of 4 tokens or of
+# 15. The longer the sentence, the more words, agreements and word order have to fit into
+# those numbers, so more of what the translation needs is lost, and BLEU falls steadily, from
+# 99.2 on 4–5-token sources to 68.3 on 12–15 (the errors of section 5 are of that kind: the
+# wrong adjective or preposition late in a long sentence). Long sentences are also rarer in
+# the training data, which could explain the fall as less practice. The attention model rules
+# that out: trained by the same recipe on exactly the same sentences, it had no more long
+# examples, and it differs only in reading every encoder state $h_j$ instead of the last one;
+# it stays at 99.6 or above in every bucket. So the fall comes from the fixed-size context
+# vector, not from the data.
+#
+# **Rubric (2 points).**
+# - 1 point: the bottleneck. The decoder gets the whole source as one fixed-size context
+#   vector (the encoder's final state, whatever the length), so a longer source loses more of
+#   what the translation needs, and BLEU falls with length.
+# - 1 point: the control. The attention model had the same training sentences (so just as few
+#   long ones) and the same recipe, and differs only by attention; its flat curve rules out
+#   "long sentences are rare in training" as the cause.
+# - No point for describing the curves without a reason, or for "long sentences are harder"
+#   alone. Give whole points only.
+
+# %% [markdown]
 # Notice how the model without attention falls steadily with length, from 99.2 BLEU on 4–5 token
 # sources to 68.3 on 12–15 tokens, while the attention model, trained on exactly the same
 # sentences, stays at 99.6 or above in every bucket. So the drop is not the scarcity of long

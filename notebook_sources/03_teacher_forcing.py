@@ -24,9 +24,11 @@
 # during training, more and more of them as training goes on.
 #
 # **You will learn to**
-# - say exactly what the decoder is fed in training and at test time, and what the
-#   teacher-forcing ratio mixes;
-# - measure exposure bias: the same model's loss and accuracy on gold prefixes and on its own;
+# - say exactly what the decoder is fed in training and at test time, and write the
+#   training-time decoder loop that mixes gold and predicted inputs with a teacher-forcing
+#   ratio;
+# - measure exposure bias with your loop: the same model's loss and accuracy on gold prefixes
+#   and on its own;
 # - write and plot the three decay schedules of scheduled sampling (linear, exponential,
 #   inverse sigmoid);
 # - read a small experiment comparing ratio 1.0, ratio 0.5 and a schedule, and judge what it
@@ -47,7 +49,8 @@ import torch
 from torch.nn import functional as F
 
 from course_utils import (make_loader, plot_lines, pretrained, run_experiment, set_seed,
-                          shipped_results, token_accuracy, translate, translation_splits)
+                          shipped_results, token_accuracy, translate, translation_splits,
+                          yours_or_reference)
 
 set_seed(0)
 
@@ -95,7 +98,7 @@ else:
 # $\varepsilon = 1$ is teacher forcing, $\varepsilon = 0$ is free running (the decoder reads only
 # its own predictions, as in greedy decoding). The loss is always the cross-entropy against the
 # gold $y_t$. `Seq2Seq.forward(src, src_lengths, tgt_in, teacher_forcing_ratio=ε)` implements
-# this; exercise 2 asks you to write the mixing step yourself. Three details:
+# this; exercises 1 and 2 ask you to write it yourself. Three details:
 #
 # - no gradient flows through the choice or through the argmax: the predicted token is just
 #   another input;
@@ -104,6 +107,273 @@ else:
 # - below $\varepsilon = 1$ the decoder must run step by step (the next input depends on the
 #   current output), so training is slower.
 #
+# You write this mixing yourself in the next two exercises, one step and then the whole loop,
+# and the rest of the notebook runs on them.
+
+# %% [markdown]
+# ### Exercise 1 — mixing gold and predicted inputs (3 points)
+#
+# Write `mix_inputs(gold, predicted, ratio, generator)`, one step of the mixing of section 2:
+# given the gold previous tokens and the model's previous predictions for a batch, return the
+# decoder's next inputs. Draw one uniform number per example,
+# `u = torch.rand(gold.shape, generator=generator)`, and give example $b$ its gold token where
+# `u[b] < ratio`, else its predicted token (`torch.where` helps). So ratio 1.0 always gives the
+# gold tokens and ratio 0.0 always the predictions.
+#
+# Use the `generator` you are given for the draw, so that a seeded generator makes the result
+# repeatable without touching the global random state. Raise `ValueError` if `gold` and
+# `predicted` have different shapes or `ratio` is outside $[0, 1]$. Do not modify the inputs.
+
+# %% nbgrader={"grade": false, "grade_id": "mix_inputs", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def mix_inputs(gold, predicted, ratio, generator=None):
+    """The decoder's next inputs: per example, the gold token with probability `ratio`.
+
+    Args:
+        gold: `(B,)` long, the gold previous tokens.
+        predicted: `(B,)` long, the model's previous predictions.
+        ratio: the teacher-forcing ratio, a float in [0, 1].
+        generator: the `torch.Generator` to draw from (None: the global generator).
+    Returns:
+        `(B,)` long: `gold[b]` where `u[b] < ratio`, else `predicted[b]`, with
+        `u = torch.rand(gold.shape, generator=generator)`.
+    """
+    ### BEGIN SOLUTION
+    if gold.shape != predicted.shape:
+        raise ValueError(f"gold and predicted must have the same shape, got "
+                         f"{tuple(gold.shape)} and {tuple(predicted.shape)}")
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
+    use_gold = torch.rand(gold.shape, generator=generator) < ratio  # (B,)
+    return torch.where(use_gold, gold, predicted)  # (B,)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_edges", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: ratio 1.0 gives the gold tokens, ratio 0.0 the predictions.
+import torch as _torch
+
+_gold, _predicted = _torch.tensor([5, 6, 7, 8]), _torch.tensor([9, 9, 9, 9])
+_got = mix_inputs(_gold, _predicted, 1.0, _torch.Generator().manual_seed(0))
+assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
+assert _got.shape == (4,) and _got.dtype == _torch.long, (
+    f"expected a (4,) long tensor, got shape {tuple(_got.shape)} and dtype {_got.dtype}")
+assert _got.tolist() == [5, 6, 7, 8], f"ratio 1.0: expected the gold tokens [5, 6, 7, 8], got {_got.tolist()}"
+_got = mix_inputs(_gold, _predicted, 0.0, _torch.Generator().manual_seed(0))
+assert _got.tolist() == [9, 9, 9, 9], f"ratio 0.0: expected the predictions [9, 9, 9, 9], got {_got.tolist()}"
+assert _gold.tolist() == [5, 6, 7, 8] and _predicted.tolist() == [9, 9, 9, 9], (
+    "mix_inputs modified its inputs: build a new tensor instead")
+### BEGIN HIDDEN TESTS
+_got = mix_inputs(_torch.tensor([3]), _torch.tensor([4]), 1.0, None)
+assert _got.tolist() == [3], f"a batch of one with ratio 1.0 and generator=None: expected [3], got {_got.tolist()}"
+for _bad_ratio in (1.5, -0.1):
+    try:
+        mix_inputs(_gold, _predicted, _bad_ratio, None)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"ratio={_bad_ratio} should raise ValueError")
+try:
+    mix_inputs(_gold, _torch.tensor([9, 9, 9]), 0.5, None)
+except ValueError:
+    pass
+else:
+    raise AssertionError("gold and predicted of different shapes should raise ValueError")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_seeded", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: with a seeded generator the choice is exactly u < ratio, u = torch.rand(B).
+import torch as _torch
+
+# torch.rand(8, generator=torch.Generator().manual_seed(0)) is
+# [0.4963, 0.7682, 0.0885, 0.1320, 0.3074, 0.6341, 0.4901, 0.8964]: below 0.5 at 0, 2, 3, 4, 6.
+_gold, _predicted = _torch.arange(10, 18), _torch.arange(20, 28)
+_got = mix_inputs(_gold, _predicted, 0.5, _torch.Generator().manual_seed(0))
+_expected = [10, 21, 12, 13, 14, 25, 16, 27]
+assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
+assert _got.tolist() == _expected, (
+    f"ratio 0.5, generator seeded with 0: expected {_expected} (gold where u < 0.5), got {_got.tolist()}")
+### BEGIN HIDDEN TESTS
+_generator = _torch.Generator().manual_seed(0)
+mix_inputs(_gold, _predicted, 0.5, _generator)
+_got = mix_inputs(_gold, _predicted, 0.5, _generator)
+assert _got.tolist() == [10, 21, 12, 13, 14, 15, 16, 27], (
+    "a second call with the same generator should use the next 8 draws of that generator")
+_gold2, _predicted2 = _torch.tensor([[1, 2], [3, 4]]), _torch.tensor([[5, 6], [7, 8]])
+_got = mix_inputs(_gold2, _predicted2, 0.5, _torch.Generator().manual_seed(1))
+_u = _torch.rand((2, 2), generator=_torch.Generator().manual_seed(1))
+assert _got.tolist() == _torch.where(_u < 0.5, _gold2, _predicted2).tolist(), (
+    "draw u with gold's shape, torch.rand(gold.shape, generator=generator)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_share", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: over many examples the share of gold tokens is close to the ratio, and the
+# global random state is left alone when a generator is given.
+import torch as _torch
+
+_n = 100_000
+_state = _torch.get_rng_state()
+_got = mix_inputs(_torch.zeros(_n, dtype=_torch.long), _torch.ones(_n, dtype=_torch.long), 0.3,
+                  _torch.Generator().manual_seed(0))
+assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
+assert _torch.equal(_state, _torch.get_rng_state()), (
+    "mix_inputs changed the global random state: draw with torch.rand(..., generator=generator)")
+_share = float((_got == 0).float().mean())
+assert abs(_share - 0.3) < 0.01, f"ratio 0.3 over {_n} examples: expected about 30% gold tokens, got {100 * _share:.1f}%"
+### BEGIN HIDDEN TESTS
+for _ratio in (0.05, 0.7):
+    _got = mix_inputs(_torch.zeros(_n, dtype=_torch.long), _torch.ones(_n, dtype=_torch.long),
+                      _ratio, _torch.Generator().manual_seed(3))
+    _share = float((_got == 0).float().mean())
+    assert abs(_share - _ratio) < 0.01, f"ratio {_ratio}: expected about {100 * _ratio:.0f}% gold tokens, got {100 * _share:.1f}%"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 — the decoder loop with a teacher-forcing ratio (4 points)
+#
+# Now the whole training-time loop of section 2. Write
+# `decode_with_ratio(model, src, src_lengths, tgt_in, ratio, generator)`, which runs the decoder
+# one step at a time over a batch of gold targets and returns the log-probabilities of every
+# step, `(B, T, V)`:
+#
+# 1. `state = model.encode(src, src_lengths)`; the first inputs are `tgt_in[:, 0]` (`<s>`);
+# 2. for `t = 0, 1, ..., T - 1`: `log_probs, state = model.step(inputs, state)` (`(B, V)`),
+#    kept as row `t` of the result;
+# 3. unless `t` is the last step, the next inputs are
+#    `mix_inputs(tgt_in[:, t + 1], log_probs.argmax(-1), ratio, generator)`: your exercise 1,
+#    the gold next input or the model's own prediction.
+#
+# Use only the step interface (`encode`, `step`): `Seq2Seq.forward` has this loop built in
+# (`teacher_forcing_ratio=`), and the tests call your function with a model that has no
+# `forward`. The grader also reads your cells: `teacher_forcing_ratio`, `greedy_decode` or
+# `sample_decode` used there (beyond the uses the released notebook has) scores this exercise
+# 0. Keep the computation differentiable (no `torch.no_grad()` inside): the notebook trains with
+# it in section 5.
+
+# %% forbidden=["teacher_forcing_ratio", "_forward_free_running", "greedy_decode", "sample_decode"] nbgrader={"grade": false, "grade_id": "decode_with_ratio", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def decode_with_ratio(model, src, src_lengths, tgt_in, ratio, generator=None):
+    """Run the decoder step by step over gold targets, reading the gold previous token with
+    probability `ratio` and the model's own previous prediction otherwise.
+
+    Args:
+        model: anything with the step interface (encode, step).
+        src: (B, S) long source ids; src_lengths: (B,) long.
+        tgt_in: (B, T) long decoder inputs, <s> + the gold tokens, padded.
+        ratio: the teacher-forcing ratio in [0, 1].
+        generator: the torch.Generator that mix_inputs draws from.
+    Returns:
+        (B, T, V) float log-probabilities; row t is model.step's output at step t.
+    """
+    ### BEGIN SOLUTION
+    state = model.encode(src, src_lengths)
+    inputs = tgt_in[:, 0]  # (B,) <s>
+    steps = []
+    for t in range(tgt_in.size(1)):
+        log_probs, state = model.step(inputs, state)  # (B, V)
+        steps.append(log_probs)
+        if t + 1 < tgt_in.size(1):
+            inputs = mix_inputs(tgt_in[:, t + 1], log_probs.argmax(-1), ratio, generator)  # (B,)
+    return torch.stack(steps, dim=1)  # (B, T, V)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The tests run your loop on a tiny random `Seq2Seq` seen only through its step interface
+# (`StepOnly`, in the next cell), and compare it with the course's model run on the same inputs.
+
+# %% nbgrader={"grade": false, "grade_id": "loop_helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import torch
+from course_utils import Seq2Seq, Seq2SeqConfig
+
+
+class StepOnly:
+    """A model seen through the step interface only: encode and step, no forward (and no
+    attribute that leads back to the model's)."""
+
+    def __init__(self, model):
+        self.encode, self.step = model.encode, model.step
+        self.bos_id, self.eos_id, self.pad_id = model.bos_id, model.eos_id, model.pad_id
+
+
+def tiny_seq2seq(seed):
+    """A tiny GRU encoder-decoder without attention (vocabularies of 7 and 8) with random
+    weights from `seed`, and a batch for it: src (3, 4), src_lengths (3,), tgt_in (3, 5)."""
+    torch.manual_seed(seed)
+    model = Seq2Seq(Seq2SeqConfig(7, 8, emb_dim=4, hidden_dim=6, attention=None)).eval()
+    src = torch.tensor([[4, 5, 6, 3], [5, 6, 3, 0], [6, 3, 0, 0]])
+    tgt_in = torch.tensor([[1, 4, 5, 6, 7], [1, 7, 6, 5, 0], [1, 5, 5, 0, 0]])
+    return model, src, torch.tensor([4, 3, 2]), tgt_in
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_decode_with_ratio_gold", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import torch
+
+# Ratio 1.0 reads the gold tokens at every step: the same as the teacher-forced forward pass.
+_model, _src, _lengths, _tgt_in = tiny_seq2seq(0)
+_got = decode_with_ratio(StepOnly(_model), _src, _lengths, _tgt_in, 1.0, torch.Generator().manual_seed(0))
+assert isinstance(_got, torch.Tensor), f"decode_with_ratio should return a tensor, got {type(_got).__name__}"
+assert tuple(_got.shape) == (3, 5, 8), f"expected log-probabilities (B, T, V) = (3, 5, 8), got {tuple(_got.shape)}"
+with torch.no_grad():
+    _expected = _model(_src, _lengths, _tgt_in).log_softmax(-1)
+assert torch.allclose(_got, _expected, atol=1e-5), (
+    "ratio 1.0: expected the teacher-forced log-probabilities (the decoder reading tgt_in[:, t] at "
+    f"step t); the largest difference is {(_got - _expected).abs().max():.4f}")
+### BEGIN HIDDEN TESTS
+_model, _src, _lengths, _tgt_in = tiny_seq2seq(5)
+_got = decode_with_ratio(StepOnly(_model), _src[:1], _lengths[:1], _tgt_in[:1, :2], 1.0, None)
+with torch.no_grad():
+    _expected = _model(_src[:1], _lengths[:1], _tgt_in[:1, :2]).log_softmax(-1)
+assert tuple(_got.shape) == (1, 2, 8) and torch.allclose(_got, _expected, atol=1e-5), \
+    "ratio 1.0 on a batch of one sentence and two steps: expected the teacher-forced log-probabilities"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_decode_with_ratio_own", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import torch
+
+# Ratio 0.0 reads the model's own previous prediction (the argmax) at every step after <s>.
+_model, _src, _lengths, _tgt_in = tiny_seq2seq(1)
+_got = decode_with_ratio(StepOnly(_model), _src, _lengths, _tgt_in, 0.0, torch.Generator().manual_seed(0))
+with torch.no_grad():  # the course's loop, Seq2Seq.forward, reading only its own predictions
+    _expected = _model(_src, _lengths, _tgt_in, teacher_forcing_ratio=0.0).log_softmax(-1)
+assert tuple(_got.shape) == (3, 5, 8), f"expected log-probabilities (B, T, V) = (3, 5, 8), got {tuple(_got.shape)}"
+_rows_right = [bool(torch.allclose(_got[:, _t], _expected[:, _t], atol=1e-5)) for _t in range(5)]
+assert all(_rows_right), (
+    f"ratio 0.0: step t must read the argmax of step t - 1; steps right: {_rows_right} (the first "
+    "wrong step is where to look: is the next input the argmax of the step just run?)")
+### BEGIN HIDDEN TESTS
+_model, _src, _lengths, _tgt_in = tiny_seq2seq(6)
+_got = decode_with_ratio(StepOnly(_model), _src[1:], _lengths[1:], _tgt_in[1:], 0.0, None)
+with torch.no_grad():
+    _expected = _model(_src[1:], _lengths[1:], _tgt_in[1:], teacher_forcing_ratio=0.0).log_softmax(-1)
+assert torch.allclose(_got, _expected, atol=1e-5), \
+    "ratio 0.0 on another model and batch: expected the free-running log-probabilities"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_decode_with_ratio_mixed", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import torch
+
+# Ratio 0.5: at each step after the first, mix_inputs draws from the generator you are given.
+_model, _src, _lengths, _tgt_in = tiny_seq2seq(2)
+_got = decode_with_ratio(StepOnly(_model), _src, _lengths, _tgt_in, 0.5, torch.Generator().manual_seed(3))
+# The course's loop draws the same numbers from the global generator seeded with 3.
+_global_state = torch.get_rng_state()
+torch.manual_seed(3)
+with torch.no_grad():
+    _expected = _model(_src, _lengths, _tgt_in, teacher_forcing_ratio=0.5).log_softmax(-1)
+torch.set_rng_state(_global_state)
+assert torch.allclose(_got, _expected, atol=1e-5), (
+    "ratio 0.5 with a generator seeded with 3: expected the inputs of mix_inputs(tgt_in[:, t + 1], "
+    "argmax of step t, 0.5, generator) at each step t + 1, one draw per step after the first, none "
+    "after the last")
+### BEGIN HIDDEN TESTS
+_generator = torch.Generator().manual_seed(4)
+_got = decode_with_ratio(StepOnly(_model), _src, _lengths, _tgt_in, 0.5, _generator)
+_expected_state = torch.Generator().manual_seed(4)
+torch.rand(4 * 3, generator=_expected_state)  # T - 1 = 4 draws of B = 3
+assert torch.equal(_generator.get_state(), _expected_state.get_state()), \
+    "with T = 5 steps, mix_inputs should draw from the generator at 4 of them (none after the last)"
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## 3. Measuring exposure bias
 #
 # Notebook 02's shipped model was trained with teacher forcing only ($\varepsilon = 1$). We
@@ -119,15 +389,33 @@ valid_batches = make_loader(valid_pairs, src_vocab, tgt_vocab, batch_size=400, s
 POSITIONS = 12  # target positions to report; every later one has fewer than 100 sentences
 
 
+def your_decoder_loop():
+    # Tried once on two sentences, so an unfinished exercise shows here.
+    batch = next(iter(valid_batches))
+    decode_with_ratio(model, batch.src[:2], batch.src_lengths[:2], batch.tgt_in[:2], 0.5,
+                      torch.Generator().manual_seed(0))
+    return decode_with_ratio
+
+
+def course_decoder_loop(model, src, src_lengths, tgt_in, ratio, generator=None):
+    # course_utils' loop, Seq2Seq.forward below ratio 1 (it draws from the global generator)
+    return model(src, src_lengths, tgt_in, teacher_forcing_ratio=ratio).log_softmax(-1)
+
+
+decode = yours_or_reference("the decoder loop (exercises 1 and 2)", your_decoder_loop,
+                            lambda: course_decoder_loop)
+
+
 def score_with_ratio(model, batches, ratio):
     """Mean NLL per target token, token accuracy, and accuracy at each target position,
     when the decoder reads the gold previous token with probability `ratio`, else its own."""
     nll, right, total = 0.0, 0, 0
     right_at, count_at = torch.zeros(POSITIONS), torch.zeros(POSITIONS)
+    generator = torch.Generator().manual_seed(0)  # the coin flips of ratios between 0 and 1
     with torch.inference_mode():
         for batch in batches:
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in,
-                           teacher_forcing_ratio=ratio)  # (B, T, V)
+            logits = decode(model, batch.src, batch.src_lengths, batch.tgt_in, ratio,
+                            generator)  # (B, T, V) log-probabilities
             real = batch.tgt_out != model.pad_id  # (B, T)
             nll += F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(),
                                    ignore_index=model.pad_id, reduction="sum").item()
@@ -139,7 +427,6 @@ def score_with_ratio(model, batches, ratio):
     return nll / total, right / total, (right_at / count_at).tolist()
 
 
-set_seed(0)  # ratios between 0 and 1 draw random numbers
 RATIOS = [1.0, 0.75, 0.5, 0.25, 0.0]
 by_ratio = {ratio: score_with_ratio(model, valid_batches, ratio) for ratio in RATIOS}
 print(f"{'ratio':>5}  {'loss (nats/token)':>17}  {'perplexity':>10}  {'token accuracy':>14}")
@@ -208,15 +495,157 @@ for name, values in accuracy_at.items():
 # config = TrainConfig(teacher_forcing=lambda i: max(0.1, 1.0 - 0.05 * i))
 # fit(model, train_batches, valid_batches, config)
 # ```
+#
+# %% [markdown]
+# ### Exercise 3 — the three decay schedules (3 points)
+#
+# Write `make_schedule(kind, k, c=0.0, eps=0.0)`, which returns a schedule `i -> ε_i` for
+# `TrainConfig(teacher_forcing=...)`, with the formulas of section 4:
+#
+# | `kind` | $\varepsilon_i$ | parameters |
+# |--------|-----------------|------------|
+# | `"linear"` | $\max(\epsilon, k - c\,i)$ | `k`, `c`, `eps` |
+# | `"exponential"` | $k^{\,i}$ | `k`, which must satisfy $0 < k < 1$ |
+# | `"inverse_sigmoid"` | $k / (k + \exp(i / k))$ | `k`, which must satisfy $k \ge 1$ |
+#
+# The schedule returns a Python `float`. Raise `ValueError` for another `kind`, or for a `k`
+# outside the range its kind needs (check when `make_schedule` is called, not later).
+
+# %% nbgrader={"grade": false, "grade_id": "make_schedule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def make_schedule(kind, k, c=0.0, eps=0.0):
+    """A teacher-forcing schedule for scheduled sampling (Bengio et al. 2015).
+
+    Args:
+        kind: "linear", "exponential" or "inverse_sigmoid".
+        k: the decay's parameter (see the table above).
+        c, eps: slope and floor of the linear decay (ignored by the others).
+    Returns:
+        a function `schedule(i) -> float` of the (0-based) epoch or step i.
+    Raises:
+        ValueError: for an unknown kind, or k out of range (exponential: 0 < k < 1;
+            inverse_sigmoid: k >= 1).
+    """
+    ### BEGIN SOLUTION
+    if kind == "linear":
+        return lambda i: float(max(eps, k - c * i))
+    if kind == "exponential":
+        if not 0 < k < 1:
+            raise ValueError(f"the exponential decay needs 0 < k < 1, got k={k}")
+        return lambda i: float(k ** i)
+    if kind == "inverse_sigmoid":
+        if k < 1:
+            raise ValueError(f"the inverse-sigmoid decay needs k >= 1, got k={k}")
+        return lambda i: float(k / (k + math.exp(i / k)))
+    raise ValueError(f"kind must be 'linear', 'exponential' or 'inverse_sigmoid', got {kind!r}")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_linear", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: the linear decay, with a floor.
+import math as _math
+
+_schedule = make_schedule("linear", k=1.0, c=0.25, eps=0.1)
+assert callable(_schedule), (
+    f"make_schedule should return a function i -> ratio, got {type(_schedule).__name__}")
+assert callable(_schedule), f"make_schedule should return a function of i, got {type(_schedule).__name__}"
+_got = [_schedule(i) for i in range(6)]
+assert all(isinstance(v, float) for v in _got), (
+    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
+_expected = [1.0, 0.75, 0.5, 0.25, 0.1, 0.1]
+assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
+    f"linear, k=1.0, c=0.25, eps=0.1, i = 0..5: expected {_expected} (max(eps, k - c*i)), got {_got}")
+### BEGIN HIDDEN TESTS
+_schedule = make_schedule("linear", k=0.9, c=0.1, eps=0.0)
+assert _math.isclose(_schedule(3), 0.6) and _schedule(20) == 0.0, (
+    "linear with eps=0: expected 0.6 at i=3 and the floor 0.0 at i=20")
+_schedule = make_schedule("linear", k=0.8)
+assert _math.isclose(_schedule(0), 0.8) and _math.isclose(_schedule(100), 0.8), (
+    "linear with c=0 should stay at k")
+try:
+    make_schedule("cosine", k=1.0)
+except ValueError:
+    pass
+else:
+    raise AssertionError("an unknown kind ('cosine') should raise ValueError")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_exponential", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: the exponential decay.
+import math as _math
+
+_schedule = make_schedule("exponential", k=0.5)
+assert callable(_schedule), (
+    f"make_schedule should return a function i -> ratio, got {type(_schedule).__name__}")
+_got = [_schedule(i) for i in range(4)]
+assert all(isinstance(v, float) for v in _got), (
+    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
+_expected = [1.0, 0.5, 0.25, 0.125]
+assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
+    f"exponential, k=0.5, i = 0..3: expected {_expected} (k ** i), got {_got}")
+### BEGIN HIDDEN TESTS
+_schedule = make_schedule("exponential", k=0.9)
+assert _math.isclose(_schedule(10), 0.9 ** 10), f"exponential, k=0.9, i=10: expected {0.9 ** 10:.6f}"
+for _bad in (1.0, 0.0, 1.5):
+    try:
+        make_schedule("exponential", k=_bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"exponential with k={_bad} should raise ValueError (it needs 0 < k < 1)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_inverse_sigmoid", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible test: the inverse-sigmoid decay.
+import math as _math
+
+_schedule = make_schedule("inverse_sigmoid", k=3.0)
+assert callable(_schedule), (
+    f"make_schedule should return a function i -> ratio, got {type(_schedule).__name__}")
+_got = [_schedule(i) for i in (0, 3, 6)]
+assert all(isinstance(v, float) for v in _got), (
+    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
+_expected = [3 / (3 + _math.exp(i / 3)) for i in (0, 3, 6)]  # [0.75, 0.5246..., 0.2888...]
+assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
+    f"inverse_sigmoid, k=3, i = 0, 3, 6: expected {[round(e, 4) for e in _expected]}, "
+    f"got {[round(g, 4) for g in _got]}")
+### BEGIN HIDDEN TESTS
+from course_utils.recipes import inverse_sigmoid_schedule as _reference
+_schedule, _expected_schedule = make_schedule("inverse_sigmoid", k=10.0), _reference(k=10.0)
+assert all(_math.isclose(_schedule(i), _expected_schedule(i)) for i in range(0, 60, 7)), (
+    "inverse_sigmoid with k=10 gives wrong values for larger i")
+try:
+    make_schedule("inverse_sigmoid", k=0.5)
+except ValueError:
+    pass
+else:
+    raise AssertionError("inverse_sigmoid with k=0.5 should raise ValueError (it needs k >= 1)")
+### END HIDDEN TESTS
 
 # %%
+def your_schedules():
+    return {"linear: max(0.1, 1 − 0.05 i)": make_schedule("linear", 1.0, c=0.05, eps=0.1),
+            "exponential: 0.85^i": make_schedule("exponential", 0.85),
+            "inverse sigmoid, k = 10": make_schedule("inverse_sigmoid", 10.0),
+            "inverse sigmoid, k = 3 (section 5)": make_schedule("inverse_sigmoid", 3.0)}
+
+
+def course_schedules():
+    return {"linear: max(0.1, 1 − 0.05 i)": lambda i: max(0.1, 1.0 - 0.05 * i),
+            "exponential: 0.85^i": lambda i: 0.85 ** i,
+            "inverse sigmoid, k = 10": lambda i: 10 / (10 + math.exp(i / 10)),
+            "inverse sigmoid, k = 3 (section 5)": lambda i: 3 / (3 + math.exp(i / 3))}
+
+
+def tried(schedules):
+    for schedule in schedules.values():
+        schedule(0)  # an unfinished make_schedule raises here
+    return schedules
+
+
 epochs = np.arange(21)  # i = 0, 1, ..., 20
-schedules = {
-    "linear: max(0.1, 1 − 0.05 i)": np.maximum(0.1, 1.0 - 0.05 * epochs),
-    "exponential: 0.85^i": 0.85 ** epochs,
-    "inverse sigmoid, k = 10": 10 / (10 + np.exp(epochs / 10)),
-    "inverse sigmoid, k = 3 (section 5)": 3 / (3 + np.exp(epochs / 3)),
-}
+schedule_of = yours_or_reference("the schedules (exercise 3)", lambda: tried(your_schedules()),
+                                 course_schedules)
+schedules = {name: np.array([schedule(int(i)) for i in epochs]) for name, schedule in schedule_of.items()}
 for name, values in schedules.items():
     print(f"{name:>36}: " + "  ".join(f"i={i}: {values[i]:.2f}" for i in (0, 5, 10, 20)))
 ax = plot_lines(epochs.tolist(), schedules, xlabel="epoch i (0-based, as fit counts)",
@@ -341,8 +770,11 @@ plt.show()
 #   (1.686–1.792), and its band lies below the other two at every epoch. It is trained for exactly
 #   the condition this loss measures. The other two show the same link: the schedule's mean
 #   validation loss is below ratio 0.5's for the first five epochs, while its ratio falls from
-#   0.75 to 0.44, and above it from epoch 6 on, once its ratio is down to 0.36 and less: the
-#   more gold input a model has been trained on, the lower this loss.
+#   0.75 to 0.44, and above it from epoch 6 on, once its ratio is down to 0.36 and less. What
+#   tracks this loss is the ratio a model is trained with *now*, not the gold input it has seen
+#   in all: at epochs 6 and 7 the schedule has been fed more gold tokens in total than ratio
+#   0.5 (its ratios add up to 3.37 and 3.66 epochs' worth, against 3.0 and 3.5), and its loss
+#   is the higher one.
 #   (Training losses are not comparable across settings: with a ratio below 1 they are computed
 #   on inputs that partly come from the model, a harder task.)
 # - **Free running favours the other two, at every seed.** From epoch 2 on, all three ratio-1.0
@@ -378,7 +810,39 @@ plt.show()
 # does not optimise a proper objective (its optimum need not be the true distribution), and He et
 # al. (2021) found that strong language models largely recover from their own early mistakes, so
 # exposure bias distorts their output less than feared.
+
+# %% [markdown]
+# **Written question (2 points, graded by hand).** In three to five sentences, using the tables
+# of section 5: the ratio-1.0 models have the *lowest* teacher-forced validation loss and the
+# *lowest* free-running accuracy. Explain both from what each model was fed in training and
+# what each measurement feeds the decoder, and say which number you would use to choose a model
+# that will translate on its own.
 #
+# Write your answer in the cell below: double-click it, replace *YOUR ANSWER HERE*, then run
+# the cell (Shift+Enter) to show it. Validate only checks that you answered (it lists the cell
+# as failed while it still says YOUR ANSWER HERE); your instructor reads and grades it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_exposure_bias", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The teacher-forced validation loss feeds the decoder the gold prefix at
+# every step, exactly the condition the ratio-1.0 models were trained in, so they are best at
+# it (1.555 against 1.639 and 1.737). Free running feeds the decoder its own previous
+# predictions, which the ratio-1.0 models never saw in training: after their first mistake they
+# condition on prefixes unlike any they learned from, errors compound, and their token accuracy
+# ends lowest (38.7% against 47.9% and 47.8%) and their outputs shortest. The models trained
+# partly on their own predictions have practised recovering from such prefixes, at the price of
+# a worse fit to gold prefixes. To choose a model that translates on its own, measure it free
+# running, the way it will be used (free-running accuracy or BLEU on validation sentences), not
+# with the teacher-forced loss or perplexity, which is blind to exposure bias.
+#
+# **Rubric (2 points).**
+# - 1 point: why the orders differ: the teacher-forced loss measures the training condition
+#   (gold prefixes), free running measures the test condition (own predictions), which only the
+#   models with ratio below 1 were trained on (exposure bias, compounding errors).
+# - 1 point: the choice: a free-running measure (accuracy, BLEU, or the output length next to
+#   the reference length), with the reason that it is how the model will be used.
+# - No point for restating the numbers without the mechanism. Give whole points only.
+
+# %% [markdown]
 # ## Try it
 #
 # - **Other ratios in section 3**: add `0.9` or `0.1` to `RATIOS`, and plot ratio 0.25 in the
@@ -387,7 +851,7 @@ plt.show()
 #   epoch 8 (what $c$ does that take?), or the inverse sigmoid with $k = 10$.
 # - **Re-run the experiment** (`TRAIN_FROM_SCRATCH = True`, about 4 minutes). It is data, so a
 #   variant is one `replace` away: one seed in a third of the time, or another setting (ratio
-#   0.0, or your linear schedule from exercise 1):
+#   0.0, or your linear schedule from exercise 3):
 #   ```python
 #   from dataclasses import replace
 #   from course_utils import RECIPES
@@ -396,246 +860,6 @@ plt.show()
 #   experiment = run_experiment(replace(tf, teacher_forcing={**tf.teacher_forcing, "ratio 0.0": 0.0}))
 #   ```
 #   Predict first what pure free running does to the first epochs.
-#
-# ## Exercises
-#
-# Two exercises, each followed by tests. The visible tests tell you what was expected and what
-# came back; the grader also runs hidden tests.
-#
-# ### Exercise 1 — the three decay schedules (3 points)
-#
-# Write `make_schedule(kind, k, c=0.0, eps=0.0)`, which returns a schedule `i -> ε_i` for
-# `TrainConfig(teacher_forcing=...)`, with the formulas of section 4:
-#
-# | `kind` | $\varepsilon_i$ | parameters |
-# |--------|-----------------|------------|
-# | `"linear"` | $\max(\epsilon, k - c\,i)$ | `k`, `c`, `eps` |
-# | `"exponential"` | $k^{\,i}$ | `k`, which must satisfy $0 < k < 1$ |
-# | `"inverse_sigmoid"` | $k / (k + \exp(i / k))$ | `k`, which must satisfy $k \ge 1$ |
-#
-# The schedule returns a Python `float`. Raise `ValueError` for another `kind`, or for a `k`
-# outside the range its kind needs (check when `make_schedule` is called, not later).
-
-# %% nbgrader={"grade": false, "grade_id": "make_schedule", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def make_schedule(kind, k, c=0.0, eps=0.0):
-    """A teacher-forcing schedule for scheduled sampling (Bengio et al. 2015).
-
-    Args:
-        kind: "linear", "exponential" or "inverse_sigmoid".
-        k: the decay's parameter (see the table above).
-        c, eps: slope and floor of the linear decay (ignored by the others).
-    Returns:
-        a function `schedule(i) -> float` of the (0-based) epoch or step i.
-    Raises:
-        ValueError: for an unknown kind, or k out of range (exponential: 0 < k < 1;
-            inverse_sigmoid: k >= 1).
-    """
-    ### BEGIN SOLUTION
-    if kind == "linear":
-        return lambda i: float(max(eps, k - c * i))
-    if kind == "exponential":
-        if not 0 < k < 1:
-            raise ValueError(f"the exponential decay needs 0 < k < 1, got k={k}")
-        return lambda i: float(k ** i)
-    if kind == "inverse_sigmoid":
-        if k < 1:
-            raise ValueError(f"the inverse-sigmoid decay needs k >= 1, got k={k}")
-        return lambda i: float(k / (k + math.exp(i / k)))
-    raise ValueError(f"kind must be 'linear', 'exponential' or 'inverse_sigmoid', got {kind!r}")
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_linear", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Visible test: the linear decay, with a floor.
-import math as _math
-
-_schedule = make_schedule("linear", k=1.0, c=0.25, eps=0.1)
-assert callable(_schedule), f"make_schedule should return a function of i, got {type(_schedule).__name__}"
-_got = [_schedule(i) for i in range(6)]
-assert all(isinstance(v, float) for v in _got), (
-    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
-_expected = [1.0, 0.75, 0.5, 0.25, 0.1, 0.1]
-assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
-    f"linear, k=1.0, c=0.25, eps=0.1, i = 0..5: expected {_expected} (max(eps, k - c*i)), got {_got}")
-### BEGIN HIDDEN TESTS
-_schedule = make_schedule("linear", k=0.9, c=0.1, eps=0.0)
-assert _math.isclose(_schedule(3), 0.6) and _schedule(20) == 0.0, (
-    "linear with eps=0: expected 0.6 at i=3 and the floor 0.0 at i=20")
-_schedule = make_schedule("linear", k=0.8)
-assert _math.isclose(_schedule(0), 0.8) and _math.isclose(_schedule(100), 0.8), (
-    "linear with c=0 should stay at k")
-try:
-    make_schedule("cosine", k=1.0)
-except ValueError:
-    pass
-else:
-    raise AssertionError("an unknown kind ('cosine') should raise ValueError")
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_exponential", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Visible test: the exponential decay.
-import math as _math
-
-_schedule = make_schedule("exponential", k=0.5)
-_got = [_schedule(i) for i in range(4)]
-assert all(isinstance(v, float) for v in _got), (
-    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
-_expected = [1.0, 0.5, 0.25, 0.125]
-assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
-    f"exponential, k=0.5, i = 0..3: expected {_expected} (k ** i), got {_got}")
-### BEGIN HIDDEN TESTS
-_schedule = make_schedule("exponential", k=0.9)
-assert _math.isclose(_schedule(10), 0.9 ** 10), f"exponential, k=0.9, i=10: expected {0.9 ** 10:.6f}"
-for _bad in (1.0, 0.0, 1.5):
-    try:
-        make_schedule("exponential", k=_bad)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError(f"exponential with k={_bad} should raise ValueError (it needs 0 < k < 1)")
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": true, "grade_id": "test_make_schedule_inverse_sigmoid", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Visible test: the inverse-sigmoid decay.
-import math as _math
-
-_schedule = make_schedule("inverse_sigmoid", k=3.0)
-_got = [_schedule(i) for i in (0, 3, 6)]
-assert all(isinstance(v, float) for v in _got), (
-    f"the schedule should return Python floats, got {[type(v).__name__ for v in _got]}")
-_expected = [3 / (3 + _math.exp(i / 3)) for i in (0, 3, 6)]  # [0.75, 0.5246..., 0.2888...]
-assert all(_math.isclose(g, e) for g, e in zip(_got, _expected)), (
-    f"inverse_sigmoid, k=3, i = 0, 3, 6: expected {[round(e, 4) for e in _expected]}, "
-    f"got {[round(g, 4) for g in _got]}")
-### BEGIN HIDDEN TESTS
-from course_utils.recipes import inverse_sigmoid_schedule as _reference
-_schedule, _expected_schedule = make_schedule("inverse_sigmoid", k=10.0), _reference(k=10.0)
-assert all(_math.isclose(_schedule(i), _expected_schedule(i)) for i in range(0, 60, 7)), (
-    "inverse_sigmoid with k=10 gives wrong values for larger i")
-try:
-    make_schedule("inverse_sigmoid", k=0.5)
-except ValueError:
-    pass
-else:
-    raise AssertionError("inverse_sigmoid with k=0.5 should raise ValueError (it needs k >= 1)")
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ### Exercise 2 — mixing gold and predicted inputs (3 points)
-#
-# Write `mix_inputs(gold, predicted, ratio, generator)`, one step of the mixing of section 2:
-# given the gold previous tokens and the model's previous predictions for a batch, return the
-# decoder's next inputs. Draw one uniform number per example,
-# `u = torch.rand(gold.shape, generator=generator)`, and give example $b$ its gold token where
-# `u[b] < ratio`, else its predicted token (`torch.where` helps). So ratio 1.0 always gives the
-# gold tokens and ratio 0.0 always the predictions.
-#
-# Use the `generator` you are given for the draw, so that a seeded generator makes the result
-# repeatable without touching the global random state. Raise `ValueError` if `gold` and
-# `predicted` have different shapes or `ratio` is outside $[0, 1]$. Do not modify the inputs.
-
-# %% nbgrader={"grade": false, "grade_id": "mix_inputs", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def mix_inputs(gold, predicted, ratio, generator=None):
-    """The decoder's next inputs: per example, the gold token with probability `ratio`.
-
-    Args:
-        gold: `(B,)` long, the gold previous tokens.
-        predicted: `(B,)` long, the model's previous predictions.
-        ratio: the teacher-forcing ratio, a float in [0, 1].
-        generator: the `torch.Generator` to draw from (None: the global generator).
-    Returns:
-        `(B,)` long: `gold[b]` where `u[b] < ratio`, else `predicted[b]`, with
-        `u = torch.rand(gold.shape, generator=generator)`.
-    """
-    ### BEGIN SOLUTION
-    if gold.shape != predicted.shape:
-        raise ValueError(f"gold and predicted must have the same shape, got "
-                         f"{tuple(gold.shape)} and {tuple(predicted.shape)}")
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
-    use_gold = torch.rand(gold.shape, generator=generator) < ratio  # (B,)
-    return torch.where(use_gold, gold, predicted)  # (B,)
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_edges", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Visible test: ratio 1.0 gives the gold tokens, ratio 0.0 the predictions.
-import torch as _torch
-
-_gold, _predicted = _torch.tensor([5, 6, 7, 8]), _torch.tensor([9, 9, 9, 9])
-_got = mix_inputs(_gold, _predicted, 1.0, _torch.Generator().manual_seed(0))
-assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
-assert _got.shape == (4,) and _got.dtype == _torch.long, (
-    f"expected a (4,) long tensor, got shape {tuple(_got.shape)} and dtype {_got.dtype}")
-assert _got.tolist() == [5, 6, 7, 8], f"ratio 1.0: expected the gold tokens [5, 6, 7, 8], got {_got.tolist()}"
-_got = mix_inputs(_gold, _predicted, 0.0, _torch.Generator().manual_seed(0))
-assert _got.tolist() == [9, 9, 9, 9], f"ratio 0.0: expected the predictions [9, 9, 9, 9], got {_got.tolist()}"
-assert _gold.tolist() == [5, 6, 7, 8] and _predicted.tolist() == [9, 9, 9, 9], (
-    "mix_inputs modified its inputs: build a new tensor instead")
-### BEGIN HIDDEN TESTS
-_got = mix_inputs(_torch.tensor([3]), _torch.tensor([4]), 1.0, None)
-assert _got.tolist() == [3], f"a batch of one with ratio 1.0 and generator=None: expected [3], got {_got.tolist()}"
-for _bad_ratio in (1.5, -0.1):
-    try:
-        mix_inputs(_gold, _predicted, _bad_ratio, None)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError(f"ratio={_bad_ratio} should raise ValueError")
-try:
-    mix_inputs(_gold, _torch.tensor([9, 9, 9]), 0.5, None)
-except ValueError:
-    pass
-else:
-    raise AssertionError("gold and predicted of different shapes should raise ValueError")
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_seeded", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Visible test: with a seeded generator the choice is exactly u < ratio, u = torch.rand(B).
-import torch as _torch
-
-# torch.rand(8, generator=torch.Generator().manual_seed(0)) is
-# [0.4963, 0.7682, 0.0885, 0.1320, 0.3074, 0.6341, 0.4901, 0.8964]: below 0.5 at 0, 2, 3, 4, 6.
-_gold, _predicted = _torch.arange(10, 18), _torch.arange(20, 28)
-_got = mix_inputs(_gold, _predicted, 0.5, _torch.Generator().manual_seed(0))
-_expected = [10, 21, 12, 13, 14, 25, 16, 27]
-assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
-assert _got.tolist() == _expected, (
-    f"ratio 0.5, generator seeded with 0: expected {_expected} (gold where u < 0.5), got {_got.tolist()}")
-### BEGIN HIDDEN TESTS
-_generator = _torch.Generator().manual_seed(0)
-mix_inputs(_gold, _predicted, 0.5, _generator)
-_got = mix_inputs(_gold, _predicted, 0.5, _generator)
-assert _got.tolist() == [10, 21, 12, 13, 14, 15, 16, 27], (
-    "a second call with the same generator should use the next 8 draws of that generator")
-_gold2, _predicted2 = _torch.tensor([[1, 2], [3, 4]]), _torch.tensor([[5, 6], [7, 8]])
-_got = mix_inputs(_gold2, _predicted2, 0.5, _torch.Generator().manual_seed(1))
-_u = _torch.rand((2, 2), generator=_torch.Generator().manual_seed(1))
-assert _got.tolist() == _torch.where(_u < 0.5, _gold2, _predicted2).tolist(), (
-    "draw u with gold's shape, torch.rand(gold.shape, generator=generator)")
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": true, "grade_id": "test_mix_inputs_share", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Visible test: over many examples the share of gold tokens is close to the ratio, and the
-# global random state is left alone when a generator is given.
-import torch as _torch
-
-_n = 100_000
-_state = _torch.get_rng_state()
-_got = mix_inputs(_torch.zeros(_n, dtype=_torch.long), _torch.ones(_n, dtype=_torch.long), 0.3,
-                  _torch.Generator().manual_seed(0))
-assert isinstance(_got, _torch.Tensor), f"mix_inputs should return a tensor, got {type(_got).__name__}"
-assert _torch.equal(_state, _torch.get_rng_state()), (
-    "mix_inputs changed the global random state: draw with torch.rand(..., generator=generator)")
-_share = float((_got == 0).float().mean())
-assert abs(_share - 0.3) < 0.01, f"ratio 0.3 over {_n} examples: expected about 30% gold tokens, got {100 * _share:.1f}%"
-### BEGIN HIDDEN TESTS
-for _ratio in (0.05, 0.7):
-    _got = mix_inputs(_torch.zeros(_n, dtype=_torch.long), _torch.ones(_n, dtype=_torch.long),
-                      _ratio, _torch.Generator().manual_seed(3))
-    _share = float((_got == 0).float().mean())
-    assert abs(_share - _ratio) < 0.01, f"ratio {_ratio}: expected about {100 * _ratio:.0f}% gold tokens, got {100 * _share:.1f}%"
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Check your work.** Restart the kernel and run all cells (*Kernel → Restart Kernel and Run

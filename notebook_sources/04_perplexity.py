@@ -16,13 +16,13 @@
 # # 04 · Perplexity: how surprised is the model?
 #
 # Training a translation model minimises one number, the cross-entropy of the reference
-# translations. That number is hard to read: is a loss of 0.14 good? Perplexity is the same
-# quantity on a scale you can interpret, "the model hesitates as if between 1.14 tokens at every
-# step", and it is the standard way to report how well a model predicts text.
+# translations. That number is hard to read: is a loss of 0.133 nats per token good? Perplexity is
+# the same quantity on a scale you can interpret, $e^{0.133} = 1.14$: "the model hesitates as if
+# between 1.14 tokens at every step", and it is the standard way to report how well a model predicts text.
 #
 # **You will learn to**
-# - turn the cross-entropy loss into perplexity, and read perplexity as an *effective branching
-#   factor*;
+# - compute perplexity from a model's logits yourself, padding masked, and read it as an
+#   *effective branching factor*;
 # - average it correctly, over tokens, and see by how much averaging over batches or sentences
 #   goes wrong;
 # - judge a perplexity against baselines: a uniform model, a unigram model, and (in the
@@ -46,7 +46,8 @@ from matplotlib.ticker import NullFormatter
 from torch.nn import functional as F
 
 from course_utils import (corpus_perplexity, make_loader, mean_token_nll, perplexity, plot_bars,
-                          plot_lines, pretrained, set_seed, train_recipe, translation_splits)
+                          plot_lines, pretrained, set_seed, train_recipe, translation_splits,
+                          yours_or_reference)
 
 set_seed(0)
 
@@ -109,6 +110,117 @@ print(f"a model uniform over 3 tokens: PPL = {(-uniform_over_3.log().mean()).exp
 # One badly predicted token weighs a lot: `chat` at 0.25 costs more NLL ($-\ln 0.25 = 1.386$
 # nats) than the three other tokens together ($0.693 + 0.223 + 0.105 = 1.021$).
 #
+# ### Exercise 1 (4 points): perplexity from logits, padding masked
+#
+# A network does not hand you `p_right`: it gives a batch of **logits**, `(B, T, V)` scores for
+# every vocabulary entry at every target position, and the reference `targets`, `(B, T)`,
+# padded with `pad_id` where a sentence is shorter than the batch's longest. Write the
+# perplexity of section 1 from them:
+#
+# 1. turn the logits into log-probabilities with `torch.log_softmax` over the vocabulary;
+# 2. pick the log-probability of each target token (`gather`);
+# 3. keep the positions where the target is not `pad_id`, with a boolean mask: select with it
+#    (`picked[mask]`), do not multiply by it, since a model may give a token it rules out a
+#    logit of `-inf` and $-\infty \cdot 0$ is `nan`;
+# 4. return $\exp$ of the mean NLL over the kept positions, **as a Python float**: one average
+#    over all the real tokens of the batch, not a mean per sentence.
+#
+# **What you may use.** Tensor operations. Not the functions that compute this for you: not
+# `course_utils`' `perplexity`, `corpus_perplexity` or `mean_token_nll`, and not torch's
+# `cross_entropy`, `nll_loss`, `CrossEntropyLoss` or `NLLLoss` (with `ignore_index` they would
+# write the mask for you). The grader reads the code of every cell you write or change: a use of
+# one of these names that the released notebook does not have scores this exercise 0, even in a
+# cell of your own. Compare with them in a scratch notebook if you want to.
+#
+# From section 2 on, the notebook scores every baseline with your function.
+
+# %% forbidden=["perplexity", "corpus_perplexity", "mean_token_nll", "F.cross_entropy", "F.nll_loss", "nn.CrossEntropyLoss", "nn.NLLLoss"] nbgrader={"grade": false, "grade_id": "masked_perplexity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def masked_perplexity(logits, targets, pad_id):
+    """Token-level perplexity exp(mean NLL) over the positions where targets != pad_id.
+
+    Args:
+        logits: (B, T, V) float tensor of unnormalised scores.
+        targets: (B, T) long tensor of reference token ids, padded with pad_id.
+        pad_id: the id of <pad>.
+    Returns:
+        A Python float >= 1.
+    """
+    ### BEGIN SOLUTION
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+    picked = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    mask = targets != pad_id  # (B, T)
+    return math.exp(-picked[mask].mean().item())
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_masked_perplexity_basic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import math
+
+import torch
+
+# A uniform model over V tokens has perplexity V.
+_got = masked_perplexity(torch.zeros(2, 3, 5), torch.tensor([[4, 3, 2], [2, 4, 1]]), pad_id=0)
+assert isinstance(_got, float), f"masked_perplexity should return a Python float, got {type(_got).__name__}"
+assert abs(_got - 5.0) < 1e-4, f"uniform logits over 5 tokens: expected perplexity 5.0, got {_got}"
+
+# One sentence, two tokens, with probabilities 0.5 and 0.25: PPL = (0.5 * 0.25) ** -0.5.
+_logits = torch.tensor([[[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]]]).log()  # (1, 2, 3)
+_got = masked_perplexity(_logits, torch.tensor([[0, 1]]), pad_id=2)
+_expected = (0.5 * 0.25) ** -0.5
+assert abs(_got - _expected) < 1e-4, f"probabilities 0.5 and 0.25: expected {_expected:.4f}, got {_got:.4f}"
+### BEGIN HIDDEN TESTS
+_got = masked_perplexity(torch.tensor([[[0.0, 2.0]]]), torch.tensor([[1]]), pad_id=0)
+_expected = 1 + math.exp(-2)  # 1 / p with p = e^2 / (1 + e^2)
+assert isinstance(_got, float), f"masked_perplexity should return a Python float, got {type(_got).__name__}"
+assert abs(_got - _expected) < 1e-4, f"a single token with logits [0, 2]: expected {_expected:.4f}, got {_got}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_masked_perplexity_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import math
+
+import torch
+
+# Padding is skipped: adding padded positions (with any logits) changes nothing.
+_logits = torch.tensor([[[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]]]).log()  # (1, 2, 3)
+_expected = (0.5 * 0.25) ** -0.5
+_padded_logits = torch.cat([_logits, torch.randn(1, 3, 3, generator=torch.Generator().manual_seed(0))], dim=1)
+_got = masked_perplexity(_padded_logits, torch.tensor([[0, 1, 2, 2, 2]]), pad_id=2)
+assert abs(_got - _expected) < 1e-4, (f"with 3 padded positions added: expected {_expected:.4f} "
+                                    f"(padding must not count), got {_got:.4f}")
+### BEGIN HIDDEN TESTS
+# Padding in several rows, pad_id != 0, unnormalised logits: compare with the course's perplexity.
+from course_utils import perplexity as _perplexity
+
+_generator = torch.Generator().manual_seed(1)
+_logits = 3 * torch.randn(4, 6, 7, generator=_generator) + 10
+_targets = torch.randint(0, 5, (4, 6), generator=_generator)
+_targets[1, 3:] = 5
+_targets[3, 1:] = 5
+_reference = _perplexity(_logits, _targets, pad_id=5)
+_got = masked_perplexity(_logits, _targets, pad_id=5)
+assert math.isclose(_got, _reference, rel_tol=1e-3), (
+    f"a random batch padded with pad_id=5, unnormalised logits: expected {_reference:.4f}, got {_got:.4f}")
+# A row that is all padding: average over the real tokens of the whole batch, not per row.
+_logits = torch.randn(3, 4, 6, generator=_generator)
+_targets = torch.tensor([[1, 2, 3, 0], [0, 0, 0, 0], [5, 4, 0, 0]])
+_reference = _perplexity(_logits, _targets, pad_id=0)
+_got = masked_perplexity(_logits, _targets, pad_id=0)
+assert math.isclose(_got, _reference, rel_tol=1e-3), (
+    f"a batch with an all-padding row: expected {_reference:.4f}, got {_got:.4f} (average over the "
+    "real tokens of the whole batch, not per row)")
+### END HIDDEN TESTS
+
+# %%
+def your_masked_perplexity():
+    # Tried once on uniform logits over 2 tokens (perplexity 2), so an unfinished exercise shows here.
+    masked_perplexity(torch.zeros(1, 2, 2), torch.tensor([[1, 0]]), pad_id=0)
+    return masked_perplexity
+
+
+perplexity_of = yours_or_reference("perplexity from logits (exercise 1)", your_masked_perplexity,
+                                   lambda: perplexity)
+
+# %% [markdown]
 # ## 2. What is a good perplexity? Baselines
 #
 # A perplexity only means something next to a baseline. Two need no training at all:
@@ -119,11 +231,11 @@ print(f"a model uniform over 3 tokens: PPL = {(-uniform_over_3.log().mean()).exp
 #   with its frequency in the training targets: $p(w) = c(w) / \sum_{w'} c(w')$, `</s>`
 #   counted once per sentence.
 #
-# Both are easy to write as "logits" that are the same at every position, so
-# `course_utils.metrics.perplexity(logits, targets, pad_id)` scores them exactly as it scores a
-# network: its `logits` are `(B, T, V)` scores, `targets` the `(B, T)` reference tokens with
-# `</s>`, padded with `pad_id`. The trained models are scored teacher-forced over the whole test
-# set with `corpus_perplexity(model, batches)`.
+# Both are easy to write as "logits" that are the same at every position, so your
+# `masked_perplexity` (`perplexity_of` above) scores them exactly as it scores a network's
+# logits. The trained models are scored teacher-forced over the whole test set with
+# `corpus_perplexity(model, batches)`, which adds up the NLL of every batch before dividing
+# (section 3 shows why that matters).
 
 # %%
 # The whole test set as one padded batch: tgt_out is (1200, T), the reference + </s>, padded.
@@ -133,13 +245,13 @@ targets = test_batch.tgt_out  # (B, T)
 B, T, V = *targets.shape, len(tgt_vocab)
 
 # Uniform: all logits equal.
-uniform_ppl = perplexity(torch.zeros(B, T, V), targets, tgt_vocab.pad_id)
+uniform_ppl = perplexity_of(torch.zeros(B, T, V), targets, tgt_vocab.pad_id)
 
 # Unigram: the training targets' token frequencies, </s> included, at every position.
 counts = Counter(tok for _, fr in train for tok in fr.split() + ["</s>"])
 freq = torch.tensor([counts[tgt_vocab.id_to_token(i)] for i in range(V)], dtype=torch.float)
 unigram_logits = (freq / freq.sum()).log()  # (V,); log 0 = -inf for <pad>, <s>, <unk>
-unigram_ppl = perplexity(unigram_logits.expand(B, T, V), targets, tgt_vocab.pad_id)
+unigram_ppl = perplexity_of(unigram_logits.expand(B, T, V), targets, tgt_vocab.pad_id)
 
 test_loader = make_loader(test, src_vocab, tgt_vocab, batch_size=256, shuffle=False)
 model_ppl = {name: corpus_perplexity(run.model, test_loader) for name, run in runs.items()}
@@ -357,16 +469,47 @@ plt.show()
 # `viande`, and its greedy translation does drop `chaude`) is why its perplexity on this
 # sentence is 2.12 and not close to 1. As in section 1, a perplexity is dominated by the tokens
 # given the lowest probability.
+
+# %% [markdown]
+# **Written question (2 points, graded by hand).** A classmate reports: "my model's validation
+# perplexity is 1.05, so it translates almost perfectly." Using what this notebook measured,
+# give two distinct reasons why that does not follow, each with the section that shows it.
 #
+# Write your answer in the cell below: double-click it, replace *YOUR ANSWER HERE*, then run
+# the cell (Shift+Enter) to show it. Validate only checks that you answered (it lists the cell
+# as failed while it still says YOUR ANSWER HERE); your instructor reads and grades it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_reading_perplexity", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** First, perplexity is measured teacher-forced, on the reference's prefixes,
+# while a translation is produced from the model's own outputs: section 4 shows that perplexity
+# and BLEU move together only roughly (the bottleneck model's last epoch lowered its perplexity
+# from 1.152 to 1.151 and its BLEU too, from 87.2 to 87.0), and notebook 03 shows how much worse
+# a model does on its own prefixes. Second, a perplexity means something only next to a
+# baseline and on the same data, tokenisation and vocabulary (section 2): 1.05 on our generated
+# corpus, with essentially one correct translation per sentence, says little about real text,
+# where the base Transformer reports 4.92 per word piece. (Also accepted: perplexity is an
+# average dominated by a few confidently wrong tokens (section 5), so a low value can hide a
+# sentence whose translation drops a word, as the attention model drops *chaude*; or an average
+# over batches or sentences rather than tokens flatters it (section 3).)
+#
+# **Rubric (2 points).**
+# - 1 point for each of two distinct reasons, each tied to a measurement of the notebook:
+#   teacher-forced scoring vs free-running output (section 4 or notebook 03); comparability
+#   needs a baseline, the same data, tokenisation and vocabulary (section 2); an average hides
+#   the few tokens that dominate it (section 5); the wrong average (section 3).
+# - No point for a reason without what shows it, or for two wordings of one reason.
+
+# %% [markdown]
 # ## Try it
 #
 # - **Batching.** Add batch sizes 1 and 8 to the table of section 3, or `bucket=False` to
 #   `make_loader` (batches of mixed lengths). The per-token column does not move; which of the
 #   other two moves most, and why?
-# - **Training vs test.** Compute `corpus_perplexity` on a loader over `train[:1200]`. How much
-#   lower than on the test set is it for each model? A large gap means overfitting.
-# - **Temperature.** Score the models with their logits divided by a temperature $\tau$
-#   (copy `batch_losses` and use `logits / tau`). Is the test perplexity lowest at $\tau = 1$?
+# - **Training vs test.** In the table cell of section 3, put `train[:1200]` in place of `test`.
+#   How much lower than on the test set is the perplexity of the bottleneck model? A large gap
+#   means overfitting.
+# - **Temperature.** Score the models with their logits divided by a temperature $\tau$: in
+#   `batch_losses`, use `model(...) / tau`. Is the test perplexity lowest at $\tau = 1$?
 #   Training minimised the NLL at $\tau = 1$, but on the *training* set: a model that is
 #   over-confident on new sentences does better with $\tau > 1$.
 # - **Bits.** Re-plot section 4 with $\log_2$ of the perplexity (bits per token). Which plot
@@ -374,93 +517,8 @@ plt.show()
 #
 # ## Exercises
 #
-# Three functions, tested on tiny inputs with known answers. Do not call
-# `course_utils.metrics.perplexity` or `corpus_perplexity` inside them (you may use them to
-# check your answers).
+# Two more functions, tested on tiny inputs with known answers (exercise 1 is in section 1).
 #
-# ### Exercise 1 (4 points): perplexity from logits, padding masked
-#
-# Implement the token-level perplexity of section 1 from a batch of logits, skipping padding:
-# turn the logits into log-probabilities with `torch.log_softmax`, pick the log-probability of
-# each target token (`gather`), keep the positions where the target is not `pad_id` (a boolean
-# mask), and return $\exp$ of the mean NLL over those positions **as a Python float**. Do not use
-# `F.cross_entropy`'s `ignore_index` here: the point is to write the mask yourself.
-
-# %% nbgrader={"grade": false, "grade_id": "masked_perplexity", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def masked_perplexity(logits, targets, pad_id):
-    """Token-level perplexity exp(mean NLL) over the positions where targets != pad_id.
-
-    Args:
-        logits: (B, T, V) float tensor of unnormalised scores.
-        targets: (B, T) long tensor of reference token ids, padded with pad_id.
-        pad_id: the id of <pad>.
-    Returns:
-        A Python float >= 1.
-    """
-    ### BEGIN SOLUTION
-    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
-    picked = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    mask = targets != pad_id  # (B, T)
-    return math.exp(-picked[mask].mean().item())
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "test_masked_perplexity_basic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-import math
-
-import torch
-
-# A uniform model over V tokens has perplexity V.
-got = masked_perplexity(torch.zeros(2, 3, 5), torch.tensor([[4, 3, 2], [2, 4, 1]]), pad_id=0)
-assert isinstance(got, float), f"masked_perplexity should return a Python float, got {type(got).__name__}"
-assert abs(got - 5.0) < 1e-4, f"uniform logits over 5 tokens: expected perplexity 5.0, got {got}"
-
-# One sentence, two tokens, with probabilities 0.5 and 0.25: PPL = (0.5 * 0.25) ** -0.5.
-logits = torch.tensor([[[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]]]).log()  # (1, 2, 3)
-got = masked_perplexity(logits, torch.tensor([[0, 1]]), pad_id=2)
-expected = (0.5 * 0.25) ** -0.5
-assert abs(got - expected) < 1e-4, f"probabilities 0.5 and 0.25: expected {expected:.4f}, got {got:.4f}"
-### BEGIN HIDDEN TESTS
-got = masked_perplexity(torch.tensor([[[0.0, 2.0]]]), torch.tensor([[1]]), pad_id=0)
-expected = 1 + math.exp(-2)  # 1 / p with p = e^2 / (1 + e^2)
-assert isinstance(got, float), f"masked_perplexity should return a Python float, got {type(got).__name__}"
-assert abs(got - expected) < 1e-4, f"a single token with logits [0, 2]: expected {expected:.4f}, got {got}"
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": true, "grade_id": "test_masked_perplexity_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-import math
-
-import torch
-from torch.nn import functional as F
-
-# Padding is skipped: adding padded positions (with any logits) changes nothing.
-logits = torch.tensor([[[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]]]).log()  # (1, 2, 3)
-expected = (0.5 * 0.25) ** -0.5
-padded_logits = torch.cat([logits, torch.randn(1, 3, 3, generator=torch.Generator().manual_seed(0))], dim=1)
-got = masked_perplexity(padded_logits, torch.tensor([[0, 1, 2, 2, 2]]), pad_id=2)
-assert abs(got - expected) < 1e-4, (f"with 3 padded positions added: expected {expected:.4f} "
-                                    f"(padding must not count), got {got:.4f}")
-### BEGIN HIDDEN TESTS
-# Padding in several rows, pad_id != 0, unnormalised logits: compare with cross_entropy's ignore_index.
-generator = torch.Generator().manual_seed(1)
-logits = 3 * torch.randn(4, 6, 7, generator=generator) + 10
-targets = torch.randint(0, 5, (4, 6), generator=generator)
-targets[1, 3:] = 5
-targets[3, 1:] = 5
-reference = math.exp(F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=5).item())
-got = masked_perplexity(logits, targets, pad_id=5)
-assert abs(got - reference) < 1e-3 * reference, (
-    f"a random batch padded with pad_id=5, unnormalised logits: expected {reference:.4f}, got {got:.4f}")
-# A row that is all padding: average over the real tokens of the whole batch, not per row.
-logits = torch.randn(3, 4, 6, generator=generator)
-targets = torch.tensor([[1, 2, 3, 0], [0, 0, 0, 0], [5, 4, 0, 0]])
-reference = math.exp(F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0).item())
-got = masked_perplexity(logits, targets, pad_id=0)
-assert abs(got - reference) < 1e-3 * reference, (
-    f"a batch with an all-padding row: expected {reference:.4f}, got {got:.4f} (average over the "
-    "real tokens of the whole batch, not per row)")
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ### Exercise 2 (2 points): corpus perplexity from logged batch losses
 #
@@ -496,27 +554,28 @@ def corpus_ppl_from_batches(batch_losses, batch_token_counts):
 # %% nbgrader={"grade": true, "grade_id": "test_corpus_ppl_from_batches", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 import math
 
-got = corpus_ppl_from_batches([0.5], [7])
-assert isinstance(got, float), f"expected a Python float, got {type(got).__name__}"
-assert abs(got - math.exp(0.5)) < 1e-9, f"one batch with loss 0.5: expected exp(0.5) = {math.exp(0.5):.6f}, got {got}"
+_got = corpus_ppl_from_batches([0.5], [7])
+assert isinstance(_got, float), f"expected a Python float, got {type(_got).__name__}"
+assert abs(_got - math.exp(0.5)) < 1e-9, f"one batch with loss 0.5: expected exp(0.5) = {math.exp(0.5):.6f}, got {_got}"
 
 # A short easy batch (10 tokens, loss 0.1) and a long hard one (30 tokens, loss 1.0):
 # (10 * 0.1 + 30 * 1.0) / 40 = 0.775 nats per token.
-got = corpus_ppl_from_batches([0.1, 1.0], [10, 30])
-expected = math.exp(0.775)
-assert abs(got - expected) < 1e-9, (f"losses [0.1, 1.0] over [10, 30] tokens: expected exp(0.775) = "
-                                    f"{expected:.6f}, got {got:.6f} (did you average the batches "
+_got = corpus_ppl_from_batches([0.1, 1.0], [10, 30])
+_expected = math.exp(0.775)
+assert abs(_got - _expected) < 1e-9, (f"losses [0.1, 1.0] over [10, 30] tokens: expected exp(0.775) = "
+                                    f"{_expected:.6f}, got {_got:.6f} (did you average the batches "
                                     f"without weighting them by their tokens? That gives {math.exp(0.55):.6f})")
 ### BEGIN HIDDEN TESTS
-got = corpus_ppl_from_batches([0.2, 0.4, 0.0], [5, 5, 0])
-assert abs(got - math.exp(0.3)) < 1e-9, f"a batch with 0 tokens must not count: expected {math.exp(0.3):.6f}, got {got}"
-for losses, token_counts in [([0.1, 0.2], [3]), ([0.1], [0]), ([], [])]:
+_got = corpus_ppl_from_batches([0.2, 0.4, 0.0], [5, 5, 0])
+assert abs(_got - math.exp(0.3)) < 1e-9, f"a batch with 0 tokens must not count: expected {math.exp(0.3):.6f}, got {_got}"
+for _losses, _token_counts, _what in [([0.1, 0.2], [3], "two losses but one token count"),
+                                      ([0.1], [0], "one batch of 0 tokens"), ([], [], "no batches at all")]:
     try:
-        corpus_ppl_from_batches(losses, token_counts)
+        corpus_ppl_from_batches(_losses, _token_counts)
     except ValueError:
         pass
     else:
-        raise AssertionError(f"corpus_ppl_from_batches({losses}, {token_counts}) should raise ValueError")
+        raise AssertionError(f"{_what}: expected a ValueError, got no error")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -574,34 +633,34 @@ def bigram_perplexity(train_sentences, test_sentences):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_bigram_perplexity_tiny", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-got = bigram_perplexity(["a b", "a"], ["a b"])
-assert isinstance(got, float), f"bigram_perplexity should return a Python float, got {type(got).__name__}"
-expected = (3 / 6 * 2 / 6 * 2 / 5) ** (-1 / 3)
-assert abs(got - expected) < 1e-6, (f"trained on ['a b', 'a'], tested on ['a b']: expected {expected:.4f}, "
-                                    f"got {got:.4f} (|V| should be 4: a, b, </s>, <unk>)")
+_got = bigram_perplexity(["a b", "a"], ["a b"])
+assert isinstance(_got, float), f"bigram_perplexity should return a Python float, got {type(_got).__name__}"
+_expected = (3 / 6 * 2 / 6 * 2 / 5) ** (-1 / 3)
+assert abs(_got - _expected) < 1e-6, (f"trained on ['a b', 'a'], tested on ['a b']: expected {_expected:.4f}, "
+                                    f"got {_got:.4f} (|V| should be 4: a, b, </s>, <unk>)")
 
 ### BEGIN HIDDEN TESTS
 # An unseen word becomes <unk>: p(<unk> | <s>) = 1/6, then p(</s> | <unk>) = 1/4 (<unk> was never a context).
-got = bigram_perplexity(["a b", "a"], ["zebra"])
-expected = (1 / 6 * 1 / 4) ** (-1 / 2)
-assert abs(got - expected) < 1e-6, (f"tested on ['zebra'], a word never seen in training: expected "
-                                    f"{expected:.4f}, got {got:.4f} (unseen words become <unk>)")
+_got = bigram_perplexity(["a b", "a"], ["zebra"])
+_expected = (1 / 6 * 1 / 4) ** (-1 / 2)
+assert abs(_got - _expected) < 1e-6, (f"tested on ['zebra'], a word never seen in training: expected "
+                                    f"{_expected:.4f}, got {_got:.4f} (unseen words become <unk>)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bigram_perplexity_several", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Several test sentences: one perplexity over all their bigrams.
 # Trained on ["x y x", "y y", "x"]: |V| = 4 (x, y, </s>, <unk>); c(<s>) = 3, c(x) = 3, c(y) = 3.
 # "y x": p(y|<s>) = 2/7, p(x|y) = 2/7, p(</s>|x) = 3/7; "x": p(x|<s>) = 3/7, p(</s>|x) = 3/7.
-got = bigram_perplexity(["x y x", "y y", "x"], ["y x", "x"])
-expected = (2 / 7 * 2 / 7 * 3 / 7 * 3 / 7 * 3 / 7) ** (-1 / 5)
-assert abs(got - expected) < 1e-6, (f"two test sentences: expected {expected:.4f}, got {got:.4f} (average "
+_got = bigram_perplexity(["x y x", "y y", "x"], ["y x", "x"])
+_expected = (2 / 7 * 2 / 7 * 3 / 7 * 3 / 7 * 3 / 7) ** (-1 / 5)
+assert abs(_got - _expected) < 1e-6, (f"two test sentences: expected {_expected:.4f}, got {_got:.4f} (average "
                                     "over all 5 test bigrams at once, </s> included)")
 ### BEGIN HIDDEN TESTS
 from course_utils import translation_splits as _splits
 
 _train, _, _test = _splits()
-got = bigram_perplexity([fr for _, fr in _train], [fr for _, fr in _test])
-assert abs(got - 23.92) < 0.01, f"bigram perplexity on the course's French test set: expected about 23.92, got {got:.2f}"
+_got = bigram_perplexity([fr for _, fr in _train], [fr for _, fr in _test])
+assert abs(_got - 23.92) < 0.01, f"bigram perplexity on the course's French test set: expected about 23.92, got {_got:.2f}"
 ### END HIDDEN TESTS
 
 # %% [markdown]

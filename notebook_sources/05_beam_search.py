@@ -42,7 +42,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils import (beam_search, bleu, encode_batch, greedy_decode, plot_lines, pretrained,
-                          sequence_log_prob, set_seed, train_recipe, translation_splits)
+                          sequence_log_prob, set_seed, train_recipe, translation_splits,
+                          yours_or_reference)
 
 set_seed(0)
 
@@ -385,7 +386,38 @@ plt.show()
 # search finds an output that the model likes better than the reference, where greedy's output
 # was worse than both. From k = 4 on, every remaining mistake is one the model prefers, and no beam
 # width can fix it: that takes a better model, such as the attention model of notebook 06.
+
+# %% [markdown]
+# **Written question (2 points, graded by hand).** In three to five sentences: as the beam
+# widens, the search errors of section 5 fall to 0, while the model errors *rise* (40 with
+# greedy decoding, 43 from $k = 3$ on). Explain both trends, and why the rise does not mean that
+# the wider beam made the translations worse.
 #
+# Write your answer in the cell below: double-click it, replace *YOUR ANSWER HERE*, then run
+# the cell (Shift+Enter) to show it. Validate only checks that you answered (it lists the cell
+# as failed while it still says YOUR ANSWER HERE); your instructor reads and grades it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_search_model_errors", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** A search error is a sentence where the model gives the reference a higher
+# probability than the output the search returned: a wider beam keeps more candidates, so it
+# finds outputs at least as probable, and by $k = 4$ it finds one at least as probable as the
+# reference every time, so the search errors disappear. The model errors are the sentences
+# where the model itself prefers a wrong output to the reference; the model does not change with
+# $k$, so the wider beam cannot remove them, and it can add some: a sentence whose greedy output
+# was a search error (wrong and less probable than the reference) can get, from a wider beam, a
+# still-wrong output that is more probable than the reference, which moves it from one column to
+# the other. The total of wrong outputs does not grow (BLEU rises from 86.6 to 89.9): the rise
+# is errors being re-labelled, and it shows that what is left to fix is the model, not the search.
+#
+# **Rubric (2 points).**
+# - 1 point: search errors fall because a wider search finds more probable outputs (the
+#   definition: the reference is more probable than the output), down to none.
+# - 1 point: model errors are a property of the model, which the beam width does not change;
+#   they can only grow as search errors become outputs the model prefers to the reference
+#   (re-labelled, not new mistakes), while the number of correct outputs and BLEU do not fall.
+# - No point for "wider is better" without the definitions. Give whole points only.
+
+# %% [markdown]
 # ## 6. Bigger beams, shorter outputs: length normalisation
 #
 # Every token multiplies the probability by a number below 1, so a log-probability can only fall
@@ -402,10 +434,13 @@ plt.show()
 # \text{lp}(L) = \Big(\frac{5 + L}{6}\Big)^{\alpha}$$
 #
 # with $L$ the number of generated tokens (counting `</s>`). With $\alpha = 0$ the score is the
-# raw log-probability; with $\alpha = 1$ it is divided by $(5 + L) / 6$, which grows in
-# proportion to the length, so the score behaves like a log-probability per token (the $+5$
-# keeps very short outputs from being divided by almost nothing). `beam_search(..., length_penalty=alpha)` uses it both to rank
-# finished hypotheses and to decide when to stop. Two hypotheses:
+# raw log-probability. With $\alpha = 1$ it is divided by $(5 + L) / 6$, which is *affine* in
+# the length, not proportional to it: 1 for a one-token output, then $1/6$ more per token. So
+# it corrects for length more gently than the mean log-probability per token (dividing by $L$)
+# would: from $L = 2$ to $L = 12$ the divisor grows from 1.17 to 2.83, a factor of 2.4, where
+# $L$ itself grows by a factor of 6. The $+5$ is what makes the correction mild for short
+# outputs, which a division by $L$ would rescale the most. `beam_search(..., length_penalty=alpha)`
+# uses the score both to rank finished hypotheses and to decide when to stop. Two hypotheses:
 
 # %%
 def gnmt_score(log_prob, length, alpha):
@@ -512,13 +547,21 @@ plt.show()
 #   how many search errors and model errors does it make? Does a beam still help?
 # - **Temperature and α.** In section 6, try $T = 2$ or $T = 4$, and $\alpha = 0.6$. At what
 #   beam width do empty outputs appear, and which $\alpha$ removes them?
-# - **n-best lists.** `beam_search(..., n_best=5)` returns the 5 best hypotheses per sentence.
-#   Print them for one sentence: how different are they?
+# - **n-best lists.** In the cell of section 4 that sweeps the widths, add `n_best=5` to the
+#   `beam_search` call: each sentence then has its 5 best hypotheses, `hyps[i][0]` to
+#   `hyps[i][4]`. Print them for one sentence: how different are they?
 #
 # ## Exercises
 #
 # Two functions: one step of beam search, then beam search for one sentence, tested on toy
-# models whose answers are known exactly (by brute force).
+# models whose answers are known exactly (by brute force). At the end, the notebook decodes
+# test sentences with your search and compares it with `course_utils`'.
+#
+# **What you may use.** Tensor operations, `topk`, and the model's `encode`, `step` and
+# `reorder`. Not a decoder that does the search for you: `course_utils`' `beam_search`,
+# `greedy_decode`, `sample_decode` and `translate` may not appear in `beam_search_one`, nor in
+# any cell you write or change beyond the uses the released notebook has (the grader reads
+# the code of those cells, and such a use scores exercise 2 zero).
 #
 # ### Exercise 1 (4 points): one beam step
 #
@@ -557,44 +600,44 @@ import math
 import torch
 
 # Two live hypotheses (log-probs -0.5 and -1.0) and a vocabulary of 3 tokens.
-beam_lp = torch.tensor([-0.5, -1.0])
-next_lp = torch.tensor([[0.1, 0.6, 0.3], [0.8, 0.1, 0.1]]).log()
-got = beam_step(beam_lp, next_lp, 3)
-assert isinstance(got, tuple) and len(got) == 3, f"beam_step should return (scores, parents, tokens), got {type(got).__name__}"
-scores, parents, tokens = got
-assert isinstance(scores, torch.Tensor), f"scores should be a tensor, got {type(scores).__name__}"
-expected_scores = [-0.5 + math.log(0.6), -1.0 + math.log(0.8), -0.5 + math.log(0.3)]
-assert torch.allclose(scores, torch.tensor(expected_scores), atol=1e-5), (
-    f"scores: expected {[round(s, 4) for s in expected_scores]}, got {[round(s, 4) for s in scores.tolist()]}")
-assert parents.tolist() == [0, 1, 0], f"parents (back-pointers): expected [0, 1, 0], got {parents.tolist()}"
-assert tokens.tolist() == [1, 0, 2], f"tokens: expected [1, 0, 2], got {tokens.tolist()}"
-assert parents.dtype == torch.long and tokens.dtype == torch.long, (
-    f"parents and tokens should be long tensors (indices), got {parents.dtype} and {tokens.dtype}")
+_beam_lp = torch.tensor([-0.5, -1.0])
+_next_lp = torch.tensor([[0.1, 0.6, 0.3], [0.8, 0.1, 0.1]]).log()
+_got = beam_step(_beam_lp, _next_lp, 3)
+assert isinstance(_got, tuple) and len(_got) == 3, f"beam_step should return (scores, parents, tokens), got {type(_got).__name__}"
+_scores, _parents, _tokens = _got
+assert isinstance(_scores, torch.Tensor), f"scores should be a tensor, got {type(_scores).__name__}"
+_expected_scores = [-0.5 + math.log(0.6), -1.0 + math.log(0.8), -0.5 + math.log(0.3)]
+assert torch.allclose(_scores, torch.tensor(_expected_scores), atol=1e-5), (
+    f"scores: expected {[round(s, 4) for s in _expected_scores]}, got {[round(s, 4) for s in _scores.tolist()]}")
+assert _parents.tolist() == [0, 1, 0], f"parents (back-pointers): expected [0, 1, 0], got {_parents.tolist()}"
+assert _tokens.tolist() == [1, 0, 2], f"tokens: expected [1, 0, 2], got {_tokens.tolist()}"
+assert _parents.dtype == torch.long and _tokens.dtype == torch.long, (
+    f"parents and tokens should be long tensors (indices), got {_parents.dtype} and {_tokens.dtype}")
 ### BEGIN HIDDEN TESTS
-scores, parents, tokens = beam_step(beam_lp, next_lp, 1)
-assert parents.tolist() == [0] and tokens.tolist() == [1], (
-    f"k = 1: expected parent [0] and token [1], got {parents.tolist()} and {tokens.tolist()}")
+_scores, _parents, _tokens = beam_step(_beam_lp, _next_lp, 1)
+assert _parents.tolist() == [0] and _tokens.tolist() == [1], (
+    f"k = 1: expected parent [0] and token [1], got {_parents.tolist()} and {_tokens.tolist()}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_beam_step_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 import torch
 
 # The first step: one live hypothesis (log-prob 0), so the candidates are its next tokens.
-scores, parents, tokens = beam_step(torch.zeros(1), torch.tensor([[0.2, 0.5, 0.3]]).log(), 2)
-assert tokens.tolist() == [1, 2] and parents.tolist() == [0, 0], (
+_scores, _parents, _tokens = beam_step(torch.zeros(1), torch.tensor([[0.2, 0.5, 0.3]]).log(), 2)
+assert _tokens.tolist() == [1, 2] and _parents.tolist() == [0, 0], (
     f"one live hypothesis, probabilities [0.2, 0.5, 0.3], k = 2: expected tokens [1, 2] from "
-    f"parents [0, 0], got tokens {tokens.tolist()} from parents {parents.tolist()}")
+    f"parents [0, 0], got tokens {_tokens.tolist()} from parents {_parents.tolist()}")
 ### BEGIN HIDDEN TESTS
 # k larger than n * V: every candidate, best first.
-generator = torch.Generator().manual_seed(0)
-beam_lp = -torch.rand(3, generator=generator)
-next_lp = torch.log_softmax(torch.randn(3, 4, generator=generator), dim=-1)
-scores, parents, tokens = beam_step(beam_lp, next_lp, 50)
-assert scores.shape == (12,), f"k = 50 > n * V = 12 candidates: expected 12 scores, got shape {tuple(scores.shape)}"
-expected = sorted(((beam_lp[i] + next_lp[i, w]).item(), i, w) for i in range(3) for w in range(4))[::-1]
-assert [(i, w) for _, i, w in expected] == list(zip(parents.tolist(), tokens.tolist())), (
+_generator = torch.Generator().manual_seed(0)
+_beam_lp = -torch.rand(3, generator=_generator)
+_next_lp = torch.log_softmax(torch.randn(3, 4, generator=_generator), dim=-1)
+_scores, _parents, _tokens = beam_step(_beam_lp, _next_lp, 50)
+assert _scores.shape == (12,), f"k = 50 > n * V = 12 candidates: expected 12 scores, got shape {tuple(_scores.shape)}"
+_expected = sorted(((_beam_lp[i] + _next_lp[i, w]).item(), i, w) for i in range(3) for w in range(4))[::-1]
+assert [(i, w) for _, i, w in _expected] == list(zip(_parents.tolist(), _tokens.tolist())), (
     "k > n * V: the candidates should come best first, with the right parents and tokens")
-assert torch.allclose(scores, torch.tensor([s for s, _, _ in expected]), atol=1e-6), "k > n * V: wrong scores"
+assert torch.allclose(_scores, torch.tensor([s for s, _, _ in _expected]), atol=1e-6), "k > n * V: wrong scores"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -621,7 +664,7 @@ assert torch.allclose(scores, torch.tensor([s for s, _, _ in expected]), atol=1e
 # `</s>`, $L$ = `max_len`). Return `(tokens, log_prob)` of the hypothesis with the best GNMT
 # score `log_prob / ((5 + L) / 6) ** alpha`: `tokens` a list of ints, `log_prob` a float.
 
-# %% nbgrader={"grade": false, "grade_id": "beam_search_one", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% forbidden=["beam_search", "greedy_decode", "sample_decode", "translate"] nbgrader={"grade": false, "grade_id": "beam_search_one", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):
     """Beam search for one source sentence.
 
@@ -674,23 +717,23 @@ import math
 import torch
 
 # The toy tree of section 2: greedy finds "a a b" (P = 0.105), a beam of 2 finds "b c" (P = 0.324).
-toy_tree = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
-src, src_lengths = torch.tensor([[3]]), torch.tensor([1])
-got = beam_search_one(toy_tree, src, src_lengths, beam_size=2, max_len=10)
-assert isinstance(got, tuple) and len(got) == 2, f"beam_search_one should return (tokens, log_prob), got {got!r}"
-tokens, log_prob = got
-assert isinstance(tokens, list) and all(isinstance(t, int) for t in tokens), (
-    f"tokens should be a list of ints, got {tokens!r}")
-assert isinstance(log_prob, float), f"log_prob should be a Python float, got {type(log_prob).__name__}"
-assert toy_tree.words(tokens) == "b c", f"beam of 2 on the toy tree: expected 'b c', got '{toy_tree.words(tokens)}'"
-assert abs(log_prob - math.log(0.324)) < 1e-5, f"log P('b c') = log 0.324 = {math.log(0.324):.4f}, got {log_prob:.4f}"
+_toy_tree = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
+_src, _src_lengths = torch.tensor([[3]]), torch.tensor([1])
+_got = beam_search_one(_toy_tree, _src, _src_lengths, beam_size=2, max_len=10)
+assert isinstance(_got, tuple) and len(_got) == 2, f"beam_search_one should return (tokens, log_prob), got {_got!r}"
+_tokens, _log_prob = _got
+assert isinstance(_tokens, list) and all(isinstance(t, int) for t in _tokens), (
+    f"tokens should be a list of ints, got {_tokens!r}")
+assert isinstance(_log_prob, float), f"log_prob should be a Python float, got {type(_log_prob).__name__}"
+assert _toy_tree.words(_tokens) == "b c", f"beam of 2 on the toy tree: expected 'b c', got '{_toy_tree.words(_tokens)}'"
+assert abs(_log_prob - math.log(0.324)) < 1e-5, f"log P('b c') = log 0.324 = {math.log(0.324):.4f}, got {_log_prob:.4f}"
 ### BEGIN HIDDEN TESTS
-tokens, log_prob = beam_search_one(toy_tree, src, src_lengths, beam_size=3, max_len=10)
-assert toy_tree.words(tokens) == "b c", f"beam of 3 on the toy tree: expected 'b c', got '{toy_tree.words(tokens)}'"
+_tokens, _log_prob = beam_search_one(_toy_tree, _src, _src_lengths, beam_size=3, max_len=10)
+assert _toy_tree.words(_tokens) == "b c", f"beam of 3 on the toy tree: expected 'b c', got '{_toy_tree.words(_tokens)}'"
 # max_len = 1: only the empty output can finish; the live ones stop unfinished with L = 1.
-tokens, log_prob = beam_search_one(toy_tree, src, src_lengths, beam_size=2, max_len=1)
-assert toy_tree.words(tokens) == "a" and abs(log_prob - math.log(0.5)) < 1e-5, (
-    f"max_len = 1: the unfinished 'a' (log P = log 0.5) should win, got '{toy_tree.words(tokens)}' with {log_prob:.4f}")
+_tokens, _log_prob = beam_search_one(_toy_tree, _src, _src_lengths, beam_size=2, max_len=1)
+assert _toy_tree.words(_tokens) == "a" and abs(_log_prob - math.log(0.5)) < 1e-5, (
+    f"max_len = 1: the unfinished 'a' (log P = log 0.5) should win, got '{_toy_tree.words(_tokens)}' with {_log_prob:.4f}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_beam_search_one_greedy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -699,24 +742,24 @@ import torch
 from course_utils import greedy_decode
 
 # A beam of 1 is greedy decoding.
-toy_tree = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
-src, src_lengths = torch.tensor([[3]]), torch.tensor([1])
-tokens, _ = beam_search_one(toy_tree, src, src_lengths, beam_size=1, max_len=10)
-expected = greedy_decode(toy_tree, src, src_lengths, max_len=10)[0]
-assert tokens == expected, (f"beam of 1 on the toy tree should equal greedy decoding: expected "
-                            f"'{toy_tree.words(expected)}', got '{toy_tree.words(tokens)}'")
+_toy_tree = ToyTreeModel(TOY_TREE, tokens=["a", "b", "c"])
+_src, _src_lengths = torch.tensor([[3]]), torch.tensor([1])
+_tokens, _ = beam_search_one(_toy_tree, _src, _src_lengths, beam_size=1, max_len=10)
+_expected = greedy_decode(_toy_tree, _src, _src_lengths, max_len=10)[0]
+assert _tokens == _expected, (f"beam of 1 on the toy tree should equal greedy decoding: expected "
+                            f"'{_toy_tree.words(_expected)}', got '{_toy_tree.words(_tokens)}'")
 ### BEGIN HIDDEN TESTS
 # A small random Seq2Seq (its state is a DecoderState: reorder must be used correctly).
 from course_utils import Seq2Seq, Seq2SeqConfig
 
 torch.manual_seed(0)
-seq2seq = Seq2Seq(Seq2SeqConfig(6, 7, emb_dim=4, hidden_dim=5, attn_dim=3)).eval().requires_grad_(False)
-src = torch.tensor([[4, 5, 3]])
-for max_len in [1, 4, 8]:
-    tokens, _ = beam_search_one(seq2seq, src, torch.tensor([3]), beam_size=1, max_len=max_len)
-    expected = greedy_decode(seq2seq, src, torch.tensor([3]), max_len=max_len)[0]
-    assert tokens == expected, (f"beam of 1 on a small Seq2Seq (max_len={max_len}) should equal greedy "
-                                f"decoding: expected {expected}, got {tokens}")
+_seq2seq = Seq2Seq(Seq2SeqConfig(6, 7, emb_dim=4, hidden_dim=5, attn_dim=3)).eval().requires_grad_(False)
+_src = torch.tensor([[4, 5, 3]])
+for _max_len in [1, 4, 8]:
+    _tokens, _ = beam_search_one(_seq2seq, _src, torch.tensor([3]), beam_size=1, max_len=_max_len)
+    _expected = greedy_decode(_seq2seq, _src, torch.tensor([3]), max_len=_max_len)[0]
+    assert _tokens == _expected, (f"beam of 1 on a small Seq2Seq (max_len={_max_len}) should equal greedy "
+                                f"decoding: expected {_expected}, got {_tokens}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_beam_search_one_brute_force", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -725,44 +768,82 @@ import math
 import torch
 
 
-def random_tree(seed, tokens=("a", "b", "c"), depth=3):
+def _random_tree(_seed, _tokens=("a", "b", "c"), depth=3):
     # A random probability tree: every prefix of up to `depth` tokens has a random distribution.
-    generator = torch.Generator().manual_seed(seed)
+    _generator = torch.Generator().manual_seed(_seed)
     probs, prefixes = {}, [()]
     for _ in range(depth):
         grown = []
         for prefix in prefixes:
-            weights = torch.rand(len(tokens) + 1, generator=generator, dtype=torch.float64) + 0.05
+            weights = torch.rand(len(_tokens) + 1, generator=_generator, dtype=torch.float64) + 0.05
             weights[0] *= 0.3  # </s> less likely, so that longer outputs win too
             weights = (weights / weights.sum()).tolist()
-            probs[prefix] = {"</s>": weights[0], **dict(zip(tokens, weights[1:]))}
-            grown += [prefix + (tok,) for tok in tokens]
+            probs[prefix] = {"</s>": weights[0], **dict(zip(_tokens, weights[1:]))}
+            grown += [prefix + (tok,) for tok in _tokens]
         prefixes = grown
-    return ToyTreeModel(probs, tokens)
+    return ToyTreeModel(probs, _tokens)
 
 
 # A beam wider than the number of candidates is exhaustive search: it must find the most
 # probable output, which all_outputs finds by brute force.
-src, src_lengths = torch.tensor([[3]]), torch.tensor([1])
-for seed in range(3):
-    tree = random_tree(seed)
-    best_tokens, best_lp = all_outputs(tree, max_len=6)[0]
-    tokens, log_prob = beam_search_one(tree, src, src_lengths, beam_size=200, max_len=6)
-    assert [tree.itos[i] for i in tokens] == best_tokens and abs(log_prob - best_lp) < 1e-4, (
-        f"random tree {seed}, beam of 200: expected the most probable output '{' '.join(best_tokens) or '(empty)'}' "
-        f"(log P = {best_lp:.4f}), got '{tree.words(tokens)}' (log P = {log_prob:.4f})")
+_src, _src_lengths = torch.tensor([[3]]), torch.tensor([1])
+for _seed in range(3):
+    _tree = _random_tree(_seed)
+    _best_tokens, _best_lp = all_outputs(_tree, max_len=6)[0]
+    _tokens, _log_prob = beam_search_one(_tree, _src, _src_lengths, beam_size=200, max_len=6)
+    assert [_tree.itos[i] for i in _tokens] == _best_tokens and abs(_log_prob - _best_lp) < 1e-4, (
+        f"random tree {_seed}, beam of 200: expected the most probable output '{' '.join(_best_tokens) or '(empty)'}' "
+        f"(log P = {_best_lp:.4f}), got '{_tree.words(_tokens)}' (log P = {_log_prob:.4f})")
 ### BEGIN HIDDEN TESTS
 # With length normalisation, the exhaustive beam must return the best GNMT score.
-for seed in [3, 4, 5, 6, 10, 11]:  # on 10 and 11, alpha = 1 changes the winner
-    tree = random_tree(seed)
-    for alpha in [0.0, 1.0]:
-        scored = [(lp / ((5 + len(toks) + 1) / 6) ** alpha, toks, lp) for toks, lp in all_outputs(tree, max_len=6)]
-        _, best_tokens, best_lp = max(scored, key=lambda s: s[0])
-        tokens, log_prob = beam_search_one(tree, src, src_lengths, beam_size=200, max_len=6, alpha=alpha)
-        assert [tree.itos[i] for i in tokens] == best_tokens, (
-            f"random tree {seed}, alpha = {alpha}: the best length-normalised output is "
-            f"'{' '.join(best_tokens) or '(empty)'}', got '{tree.words(tokens)}'")
+for _seed in [3, 4, 5, 6, 10, 11]:  # on 10 and 11, alpha = 1 changes the winner
+    _tree = _random_tree(_seed)
+    for _alpha in [0.0, 1.0]:
+        _scored = [(lp / ((5 + len(toks) + 1) / 6) ** _alpha, toks, lp) for toks, lp in all_outputs(_tree, max_len=6)]
+        _, _best_tokens, _best_lp = max(_scored, key=lambda s: s[0])
+        _tokens, _log_prob = beam_search_one(_tree, _src, _src_lengths, beam_size=200, max_len=6, alpha=_alpha)
+        assert [_tree.itos[i] for i in _tokens] == _best_tokens, (
+            f"random tree {_seed}, alpha = {_alpha}: the best length-normalised output is "
+            f"'{' '.join(_best_tokens) or '(empty)'}', got '{_tree.words(_tokens)}'")
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Your beam search on the translation model
+#
+# The toy trees above are small enough to check by brute force. Here is your `beam_search_one`
+# on the first 100 test sentences of section 4, with the bottleneck model and $k = 5$, next to
+# `course_utils`' batched `beam_search`. The two are not the same algorithm: the course's
+# refills the beam when a hypothesis finishes and stops early once no live hypothesis can win,
+# so their outputs can differ. With the shipped model and the solution's search, all 100 are
+# the same: this model is sure enough that refilling the beam changes nothing here.
+
+# %%
+def your_beam_search_one():
+    # Tried once on the toy tree of section 2, so an unfinished exercise shows here.
+    beam_search_one(toy, torch.tensor([[3]]), torch.tensor([1]), beam_size=2, max_len=10)
+    return beam_search_one
+
+
+def course_beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):
+    best = beam_search(model, src, src_lengths, beam_size=beam_size, max_len=max_len,
+                       length_penalty=alpha)[0][0]
+    return best.tokens, best.log_prob
+
+
+search_one = yours_or_reference("beam search for one sentence (exercise 2)", your_beam_search_one,
+                                lambda: course_beam_search_one)
+sentences = subset[:100]
+yours, course = [], []
+for english, _ in sentences:
+    one_src, one_length = encode_batch([english], src_vocab)  # (1, S), (1,)
+    yours.append(search_one(run.model, one_src, one_length, beam_size=5, max_len=MAX_LEN))
+    course.append(beam_search(run.model, one_src, one_length, beam_size=5, max_len=MAX_LEN)[0][0])
+same = sum(tokens == hyp.tokens for (tokens, _), hyp in zip(yours, course))
+print(f"{same} of {len(sentences)} outputs are the same as course_utils' beam search")
+print(f"mean log P of the outputs: yours {sum(lp for _, lp in yours) / len(yours):.4f}, "
+      f"course_utils' {sum(h.log_prob for h in course) / len(course):.4f}")
+print(f"BLEU: yours {bleu([' '.join(tgt_vocab.decode(t)) for t, _ in yours], [fr for _, fr in sentences]):.2f}, "
+      f"course_utils' {bleu([' '.join(tgt_vocab.decode(h.tokens)) for h in course], [fr for _, fr in sentences]):.2f}")
 
 # %% [markdown]
 # ## Check your work

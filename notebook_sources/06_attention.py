@@ -29,13 +29,15 @@
 # 2. write additive (Bahdanau) and multiplicative (Luong) attention as equations and as tensor code,
 #    with padding masked out;
 # 3. explain where attention sits in our decoder, and why that placement makes training fast;
+#    then put **your own attention module** into the course's decoder and train a model with it;
 # 4. read attention heatmaps: an anti-diagonal for reversal; word reordering and *ne … pas* for
 #    translation;
 # 5. score attention against gold alignments, and see why attention is not the same thing as
 #    alignment.
 #
-# Everything loads shipped models (no training), and the notebook runs in about 15 seconds. The
-# graded exercises are at the end.
+# The translation models are shipped (no training); the reversal model whose attention you will
+# draw is trained here, with your module, in about ten seconds. Exercise 1 (your attention
+# module) is in section 2, the two others at the end.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # SETUP CELL: notebook_sources/setup_cell.py
@@ -43,14 +45,18 @@
 # %%
 from collections import Counter, defaultdict
 
+import time
+
 import matplotlib.pyplot as plt
 import torch
+from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from course_utils import (AdditiveAttention, Clause, MultiplicativeAttention, NounPhrase, bleu,
-                          count_parameters, encode_batch, greedy_decode, masked_softmax,
-                          plot_attention, plot_lines, pretrained, render, reversal_splits,
-                          set_seed, train_recipe, translate, translation_splits)
+from course_utils import (Clause, NounPhrase, Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, bleu,
+                          count_parameters, encode_batch, exact_match, fit, greedy_decode,
+                          make_loader, masked_softmax, plot_attention, plot_lines, pretrained,
+                          render, reversal_splits, set_seed, train_recipe, translate,
+                          translation_splits, yours_or_reference)
 
 set_seed(0)
 TRAIN_FROM_SCRATCH = False  # True: retrain the three translation models here (about 4 minutes); False: load them
@@ -229,6 +235,260 @@ print("with the mask:   ", [round(w, 3) for w in masked_softmax(scores, mask)[0,
 # step-by-step loop). On this corpus little is lost: the additive model reaches a test BLEU of 99.8
 # without input feeding.
 #
+# ### Exercise 1 — your attention module (6 points)
+#
+# Write additive attention as the module the course's decoder calls, with the interface of
+# `course_utils.attention`:
+#
+# ```python
+# keys = attention.project_keys(memory)                    # once per source batch (Seq2Seq.encode)
+# context, weights = attention(query, keys, memory, mask)  # in the decoder, for T steps at once
+# ```
+#
+# - `__init__(query_dim, key_dim, attn_dim)` makes three layers, named and sized so that the
+#   course's weights fit them: `key_proj = nn.Linear(key_dim, attn_dim, bias=False)` for $W_k$,
+#   `query_proj = nn.Linear(query_dim, attn_dim)` for $W_q$ and the bias $b$, and
+#   `v = nn.Linear(attn_dim, 1, bias=False)` for $v$.
+# - `project_keys(memory)`: the encoder states `memory (B, S, key_dim)` to the keys
+#   $W_k h_j$, `(B, S, attn_dim)`.
+# - `forward(query, keys, memory, mask)`: `query (B, T, query_dim)` holds the decoder states
+#   $s_t$ of $T$ steps ($T = 1$ when the decoder runs one step at a time), `keys` what
+#   `project_keys` returned, `mask (B, S)` is True at real source tokens. Return
+#   `context (B, T, key_dim)` and `weights (B, T, S)`:
+#   1. the scores $e_{tj} = v^\top \tanh(W_q s_t + b + W_k h_j)$ for every pair $(t, j)$ at once,
+#      by broadcasting `(B, T, 1, attn_dim) + (B, 1, S, attn_dim)`;
+#   2. the masked softmax over $j$, written yourself: the scores of padded positions set to
+#      `-inf`, then `torch.softmax`, so that padding gets exactly 0;
+#   3. the context vectors $c_t = \sum_j \alpha_{tj} h_j$, one batched matrix product.
+#
+# **What you may use.** torch's layers and tensor operations. Not the course's attention:
+# `AdditiveAttention`, `MultiplicativeAttention` and `masked_softmax` of `course_utils`, nor
+# torch's `scaled_dot_product_attention` or `MultiheadAttention`. The grader reads the code of
+# every cell you write or change, and a use of one of them there that the released notebook
+# does not have scores this exercise 0.
+#
+# The tests give your module tiny sizes and constant weights, whose weights and contexts can be
+# worked out by hand; the hidden ones compare it with the course's on random inputs. Then the
+# notebook trains a model with your module inside and draws its attention.
+
+# %% forbidden=["AdditiveAttention", "MultiplicativeAttention", "masked_softmax", "scaled_dot_product_attention", "MultiheadAttention"] nbgrader={"grade": false, "grade_id": "bahdanau_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class BahdanauAttention(nn.Module):
+    """Additive attention, e_tj = v^T tanh(W_q s_t + b + W_k h_j), over the real source tokens."""
+
+    def __init__(self, query_dim, key_dim, attn_dim):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)  # W_k
+        self.query_proj = nn.Linear(query_dim, attn_dim)  # W_q and b
+        self.v = nn.Linear(attn_dim, 1, bias=False)  # v
+        ### END SOLUTION
+
+    def project_keys(self, memory):
+        """memory (B, S, key_dim) -> keys (B, S, attn_dim), computed once per source batch."""
+        ### BEGIN SOLUTION
+        return self.key_proj(memory)
+        ### END SOLUTION
+
+    def forward(self, query, keys, memory, mask):
+        """query (B, T, query_dim), keys (B, S, attn_dim), memory (B, S, key_dim), mask (B, S)
+        bool -> context (B, T, key_dim) and weights (B, T, S), exactly 0 at padded positions."""
+        ### BEGIN SOLUTION
+        queries = self.query_proj(query)  # (B, T, A)
+        energy = torch.tanh(queries.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
+        scores = self.v(energy).squeeze(-1)  # (B, T, S)
+        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (B, T, S)
+        return weights @ memory, weights  # (B, T, key_dim), (B, T, S)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_attention_layers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import torch
+
+_attention = BahdanauAttention(query_dim=3, key_dim=4, attn_dim=5)
+_shapes = {_name: tuple(_tensor.shape) for _name, _tensor in _attention.state_dict().items()}
+_expected = {"key_proj.weight": (5, 4), "query_proj.weight": (5, 3), "query_proj.bias": (5,),
+             "v.weight": (1, 5)}
+assert _shapes == _expected, (f"BahdanauAttention(query_dim=3, key_dim=4, attn_dim=5): expected the "
+                              f"parameters {_expected}, got {_shapes}: name and size the layers as "
+                              "the exercise says")
+_keys = _attention.project_keys(torch.zeros(2, 6, 4))
+assert tuple(_keys.shape) == (2, 6, 5), \
+    f"project_keys of memory (B=2, S=6, key_dim=4): expected keys (2, 6, 5), got {tuple(_keys.shape)}"
+_result = _attention(torch.zeros(2, 7, 3), _keys, torch.zeros(2, 6, 4), torch.ones(2, 6, dtype=torch.bool))
+assert isinstance(_result, tuple) and len(_result) == 2, \
+    f"forward should return a pair (context, weights), got {type(_result).__name__}"
+_context, _weights = _result
+assert tuple(_context.shape) == (2, 7, 4) and tuple(_weights.shape) == (2, 7, 6), (
+    f"query (B=2, T=7, 3) over S=6 positions: expected context (2, 7, 4) and weights (2, 7, 6), got "
+    f"{tuple(_context.shape)} and {tuple(_weights.shape)}")
+### BEGIN HIDDEN TESTS
+_attention = BahdanauAttention(query_dim=6, key_dim=2, attn_dim=3)
+_keys = _attention.project_keys(torch.zeros(1, 4, 2))
+_context, _weights = _attention(torch.zeros(1, 1, 6), _keys, torch.zeros(1, 4, 2), torch.ones(1, 4, dtype=torch.bool))
+assert tuple(_keys.shape) == (1, 4, 3) and tuple(_context.shape) == (1, 1, 2) and tuple(_weights.shape) == (1, 1, 4), (
+    "other sizes (query_dim=6, key_dim=2, attn_dim=3, one step T=1): expected keys (B, S, attn_dim), "
+    "context (B, T, key_dim) and weights (B, T, S)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_attention_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import math
+
+import torch
+
+# W_k = 0: every position scores the same, so the weights are uniform over the real tokens and
+# each context is the mean of the real encoder states.
+_attention = BahdanauAttention(query_dim=2, key_dim=2, attn_dim=2)
+_attention.load_state_dict({"key_proj.weight": torch.zeros(2, 2), "query_proj.weight": torch.ones(2, 2),
+                            "query_proj.bias": torch.zeros(2), "v.weight": torch.ones(1, 2)})
+_memory = torch.arange(12, dtype=torch.float).view(2, 3, 2)  # (B=2, S=3, H=2)
+_mask = torch.tensor([[True, True, False], [True, True, True]])
+_query = torch.tensor([[[1.0, -1.0], [0.5, 2.0]], [[0.0, 1.0], [3.0, 0.0]]])  # (B=2, T=2, H=2)
+_context, _weights = _attention(_query, _attention.project_keys(_memory), _memory, _mask)
+_expected = torch.tensor([[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]]).unsqueeze(1).expand(2, 2, 3)
+assert torch.allclose(_weights, _expected, atol=1e-6), \
+    f"equal scores: expected uniform weights over the real tokens {_expected.tolist()}, got {_weights.tolist()}"
+_expected_context = torch.tensor([[1.0, 2.0], [8.0, 9.0]]).unsqueeze(1).expand(2, 2, 2)
+assert torch.allclose(_context, _expected_context, atol=1e-5), (
+    f"uniform weights: expected each context to be the mean of the real encoder states, "
+    f"{_expected_context.tolist()}, got {_context.tolist()}")
+
+# W_q = 0, b = 0, W_k = I, v = [1, 0]: e_j = tanh(h_j[0]).
+_attention.load_state_dict({"key_proj.weight": torch.eye(2), "query_proj.weight": torch.zeros(2, 2),
+                            "query_proj.bias": torch.zeros(2), "v.weight": torch.tensor([[1.0, 0.0]])})
+_memory = torch.tensor([[[1.0, 5.0], [-1.0, 3.0]]])  # (B=1, S=2, H=2)
+_context, _weights = _attention(torch.zeros(1, 1, 2), _attention.project_keys(_memory), _memory,
+                                torch.tensor([[True, True]]))
+_first = math.exp(math.tanh(1.0)) / (math.exp(math.tanh(1.0)) + math.exp(math.tanh(-1.0)))
+assert torch.allclose(_weights, torch.tensor([[[_first, 1 - _first]]]), atol=1e-6), \
+    f"scores tanh(1) and tanh(-1): expected weights [[[{_first:.4f}, {1 - _first:.4f}]]], got {_weights.tolist()}"
+_expected_context = [[[_first - (1 - _first), 5 * _first + 3 * (1 - _first)]]]
+assert torch.allclose(_context, torch.tensor(_expected_context), atol=1e-5), \
+    f"weights [{_first:.4f}, {1 - _first:.4f}] on h = [1, 5] and [-1, 3]: expected context {_expected_context}, got {_context.tolist()}"
+### BEGIN HIDDEN TESTS
+from course_utils import AdditiveAttention
+
+torch.manual_seed(1)
+_B, _T, _S, _H_dec, _H_enc, _A = 3, 4, 5, 4, 6, 7
+_reference = AdditiveAttention(_H_dec, _H_enc, _A)
+_yours = BahdanauAttention(_H_dec, _H_enc, _A)
+_yours.load_state_dict(_reference.state_dict())
+_query, _memory = torch.randn(_B, _T, _H_dec), torch.randn(_B, _S, _H_enc)
+_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] + [False] * 4])
+with torch.no_grad():
+    _expected_context, _expected = _reference(_query, _reference.project_keys(_memory), _memory, _mask)
+_context, _weights = _yours(_query, _yours.project_keys(_memory), _memory, _mask)
+assert torch.allclose(_weights, _expected, atol=1e-5), \
+    "random weights and inputs with query_dim != key_dim != attn_dim: your attention weights differ from the course's"
+assert torch.allclose(_context, _expected_context, atol=1e-5), \
+    "random weights and inputs with query_dim != key_dim != attn_dim: your context vectors differ from the course's"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_attention_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import torch
+
+# Huge scores at padded positions must not leak through the mask.
+_attention = BahdanauAttention(query_dim=1, key_dim=1, attn_dim=1)
+_attention.load_state_dict({"key_proj.weight": torch.ones(1, 1), "query_proj.weight": torch.zeros(1, 1),
+                            "query_proj.bias": torch.zeros(1), "v.weight": torch.ones(1, 1)})
+_memory = torch.tensor([[[0.0], [0.0], [100.0]]])  # (B=1, S=3, H=1); position 2 is <pad>
+_context, _weights = _attention(torch.zeros(1, 1, 1), _attention.project_keys(_memory), _memory,
+                                torch.tensor([[True, True, False]]))
+assert torch.allclose(_weights, torch.tensor([[[0.5, 0.5, 0.0]]]), atol=1e-6), \
+    f"the <pad> position has the largest score but must get 0: expected [[[0.5, 0.5, 0.0]]], got {_weights.tolist()}"
+assert _weights[0, 0, 2].item() == 0.0, f"a padded position must get exactly 0, got {_weights[0, 0, 2].item()}"
+### BEGIN HIDDEN TESTS
+_memory = torch.tensor([[[3.0], [-2.0]], [[1.0], [1.0]]])  # (B=2, S=2, H=1)
+_context, _weights = _attention(torch.zeros(2, 1, 1), _attention.project_keys(_memory), _memory,
+                                torch.tensor([[True, False], [True, True]]))
+assert torch.equal(_weights[0, 0], torch.tensor([1.0, 0.0])), \
+    f"a sentence with one real token must give it weight exactly 1, got {_weights[0, 0].tolist()}"
+assert torch.allclose(_weights[1, 0], torch.tensor([0.5, 0.5])), \
+    f"each sentence uses its own row of the mask: expected [0.5, 0.5] for the second, got {_weights[1, 0].tolist()}"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Your attention in a model
+#
+# The course's `Seq2Seq` calls its decoder's `attention` module through exactly this interface
+# (`course_utils/models.py`: `project_keys` in `encode`, the module in `Decoder.forward`), so your
+# module can take the place of the course's. Here it does, in a GRU encoder-decoder for notebook
+# 01's task, reversing strings of 3 to 10 letters (embeddings of 32, states of 64, attention of
+# 32), trained for 5 epochs with Adam; the epoch with the lowest validation loss is kept. If your
+# module is not finished yet, the cell says so and the rest of the notebook uses the course's
+# shipped `reversal` model instead.
+
+# %%
+REVERSAL_SIZES = dict(emb_dim=32, hidden_dim=64, attn_dim=32, rnn_type="gru")
+reversal_train, reversal_valid, reversal_test = reversal_splits()
+reversal_vocab = Vocab.build([list(s) for s, _ in reversal_train])  # one vocabulary, both sides
+
+
+def your_attention_model():
+    # A model with your attention in its decoder, tried once on a batch of two strings.
+    set_seed(0)
+    config = Seq2SeqConfig(len(reversal_vocab), len(reversal_vocab), **REVERSAL_SIZES)
+    model = Seq2Seq(config)
+    model.decoder.attention = BahdanauAttention(config.hidden_dim, config.hidden_dim, config.attn_dim)
+    src, src_lengths = encode_batch(["abc", "de"], reversal_vocab, tokenize=list)
+    model(src, src_lengths, torch.full((2, 3), reversal_vocab.bos_id))
+    return model
+
+
+reversal_model = yours_or_reference("the attention module (exercise 1)", your_attention_model,
+                                    lambda: None)
+if reversal_model is not None:
+    loaders = [make_loader(pairs, reversal_vocab, reversal_vocab, batch_size=batch_size,
+                           shuffle=shuffle, src_tokenize=list, tgt_tokenize=list)
+               for pairs, batch_size, shuffle in [(reversal_train, 64, True), (reversal_valid, 256, False)]]
+    started = time.perf_counter()
+    history = fit(reversal_model, *loaders, TrainConfig(epochs=5, lr=1e-3, device="cpu"),
+                  progress=False)
+    print(f"trained in {time.perf_counter() - started:.0f} s; validation loss per epoch:",
+          [round(loss, 3) for loss in history.valid_loss])
+else:  # the shipped model: the same task, trained with the course's attention (bigger: 64)
+    shipped = pretrained("reversal")
+    reversal_model, reversal_vocab = shipped.model, shipped.src_vocab
+reversal_src, reversal_lengths = encode_batch([s for s, _ in reversal_test], reversal_vocab, tokenize=list)
+reversal_match = exact_match(greedy_decode(reversal_model, reversal_src, reversal_lengths, max_len=20),
+                             [reversal_vocab.encode(list(t)) for _, t in reversal_test])
+print(f"test exact match: {100 * reversal_match:.1f}% of {len(reversal_test)} held-out strings")
+
+# %% nbgrader={"grade": true, "grade_id": "test_trained_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import torch
+
+from course_utils import (Seq2Seq, Seq2SeqConfig, Vocab, encode_batch, exact_match, greedy_decode,
+                          reversal_splits)
+
+# The weights the notebook trained, in the course's model: do they reverse strings?
+_train, _, _test = reversal_splits()
+_vocab = Vocab.build([list(s) for s, _ in _train])
+_trained = Seq2Seq(Seq2SeqConfig(len(_vocab), len(_vocab), emb_dim=32, hidden_dim=64, attn_dim=32,
+                                 rnn_type="gru"))
+_wanted = {_name: tuple(_tensor.shape) for _name, _tensor in _trained.state_dict().items()}
+_weights = reversal_model.state_dict()
+_got = {_name: tuple(_tensor.shape) for _name, _tensor in _weights.items()}
+assert _got == _wanted, ("reversal_model is not the model of the section 'Your attention in a model' "
+                         "(its parameters differ): run that cell with your finished BahdanauAttention")
+_trained.load_state_dict(_weights)
+_src, _lengths = encode_batch([s for s, _ in _test], _vocab, tokenize=list)
+_match = exact_match(greedy_decode(_trained, _src, _lengths, max_len=20),
+                     [_vocab.encode(list(t)) for _, t in _test])
+assert _match >= 0.95, (f"the model this notebook trained reverses {100 * _match:.1f}% of the held-out "
+                        "test strings exactly; expected at least 95%: train it with your attention "
+                        "as the section 'Your attention in a model' does")
+# ... and your module computes that model's attention as the course's does.
+_yours = BahdanauAttention(64, 64, 32)
+_yours.load_state_dict(_trained.decoder.attention.state_dict())
+with torch.no_grad():
+    _state = _trained.encode(_src[:40], _lengths[:40])
+    _query = torch.randn(40, 3, 64, generator=torch.Generator().manual_seed(0))
+    _expected_context, _expected = _trained.decoder.attention(_query, _state.keys, _state.memory, _state.mask)
+_context, _attention_weights = _yours(_query, _yours.project_keys(_state.memory), _state.memory, _state.mask)
+assert torch.allclose(_attention_weights, _expected, atol=1e-5) and torch.allclose(_context, _expected_context, atol=1e-5), \
+    "with the trained weights, your BahdanauAttention gives other weights or contexts than the course's"
+
+# %% [markdown]
 # ## 3. Heatmaps
 #
 # `greedy_decode(..., return_attention=True)` returns, for each sentence, a `(T, S)` tensor: row $t$
@@ -239,18 +499,17 @@ print("with the mask:   ", [round(w, 3) for w in masked_softmax(scores, mask)[0,
 #
 # ### Reversal: an anti-diagonal
 #
-# The shipped `reversal` model does notebook 01's task, on the same strings, with a GRU
-# encoder-decoder and additive attention (the notebook 01 model had none, and its fixed-size
-# state lost the middle of long strings). To write the $t$-th output character it needs exactly
-# one input character, the $t$-th from the end, so its weights should form an **anti-diagonal**.
+# The model you just trained does notebook 01's task with your attention (the notebook 01 model
+# had none, and its fixed-size state lost the middle of long strings). To write the $t$-th output
+# character it needs exactly one input character, the $t$-th from the end, so its weights should
+# form an **anti-diagonal**.
 
 # %%
-reversal = pretrained("reversal")
 string = "gbjdahcefi"
-src, src_lengths = encode_batch([string], reversal.src_vocab, tokenize=list)
-(output,), (weights,) = greedy_decode(reversal.model, src, src_lengths, max_len=20,
+src, src_lengths = encode_batch([string], reversal_vocab, tokenize=list)
+(output,), (weights,) = greedy_decode(reversal_model, src, src_lengths, max_len=20,
                                       return_attention=True)
-output_chars = reversal.tgt_vocab.decode(output)
+output_chars = reversal_vocab.decode(output)
 print("".join(output_chars), f"(weights {tuple(weights.shape)}: {len(output_chars)} characters + </s>, by {len(string)} source positions)")
 anti_diagonal = [[len(string) - 1 - t] for t in range(len(string))] + [[]]  # nothing for </s>
 ax = plot_attention(weights, list(string), output_chars + ["</s>"], gold=anti_diagonal,
@@ -258,12 +517,14 @@ ax = plot_attention(weights, list(string), output_chars + ["</s>"], gold=anti_di
 plt.show()
 
 # %% [markdown]
-# Notice the anti-diagonal band, and look closely at it. The first row puts all its weight on the
-# last character, `i`, which it copies. After that the band is two cells wide: the weight is split
-# between the character being copied (the red square) and its right-hand neighbour, the character
-# the model wrote one step earlier, and in most rows the neighbour gets more. The `</s>` row looks
-# mostly at `g`, the last character written. The output is still exactly right. We will measure
-# this shift over the whole test set in section 4, and explain it.
+# Notice the anti-diagonal band, and look closely at it (the numbers here are those of the
+# solution's module; yours computes the same function, and may differ in the last digits, which
+# training can amplify). The first row puts most of its weight on the last character, `i`, which
+# it copies. After that the brightest cell of a row is usually the character being copied (the
+# red square), but part of the weight spreads to its **right**, over the characters the model
+# has already written, fading with the distance; in the row of `b` its right-hand neighbour gets
+# about as much. The `</s>` row looks mostly at `g`, the last character written. The output is
+# exactly right. Section 4 measures this spread over the whole test set, and explains it.
 #
 # ### Translation: reordering and *ne … pas*
 #
@@ -380,14 +641,13 @@ diagonal = [torch.stack([torch.nn.functional.one_hot(
                 len(e.split())) for t in range(len(f.split()))]).float()
             for e, f in zip(test_english, test_french)]
 
-reversal_test = reversal_splits()[2]
 reversal_attention = teacher_forced_attention(
-    reversal.model, [s for s, _ in reversal_test], [t for _, t in reversal_test],
-    reversal.src_vocab, reversal.tgt_vocab, tokenize=list)
+    reversal_model, [s for s, _ in reversal_test], [t for _, t in reversal_test],
+    reversal_vocab, reversal_vocab, tokenize=list)
 reversal_gold = [[[len(s) - 1 - t] for t in range(len(s))] for s, _ in reversal_test]
 
 agreement = {
-    "reversal (GRU, additive) vs anti-diagonal": argmax_agreement(reversal_attention, reversal_gold),
+    "reversal (yours) vs anti-diagonal": argmax_agreement(reversal_attention, reversal_gold),
     "translation, additive": argmax_agreement(test_attention["translation_attention"], test_gold),
     "translation, general": argmax_agreement(test_attention["translation_general"], test_gold),
     "translation, diagonal baseline": argmax_agreement(diagonal, test_gold),
@@ -400,13 +660,14 @@ for label, (value, later) in agreement.items():
 # %% [markdown]
 # Read the table from the bottom. The diagonal baseline already gets 78.8%: English and French
 # word order mostly agree in this corpus. Both attention models do better, the additive one at
-# 88.4% and the general one at 94.5%. But the reversal model, whose heatmap looked like a textbook
-# anti-diagonal, puts its argmax on the exact character for only 47.5% of the characters.
+# 88.4% and the general one at 94.5%. But your reversal model, whose heatmap looked like a
+# textbook anti-diagonal, puts its argmax on the exact character for only 68.1% of the characters
+# (with the solution's module), although it reverses 99.2% of the test strings exactly.
 #
 # The second column says where the misses go: to a position **further right** than the gold one,
 # for every miss of the reversal and general models and for 98.6% of the additive model's (the
-# baseline's misses go either way). For the reversal model that is the two-cell band of the
-# heatmap.
+# baseline's misses go either way). For the reversal model that is the weight spreading to the
+# right in its heatmap.
 #
 # Why to the right? Our encoder is a left-to-right RNN, so $h_j$ summarises $x_1, \dots, x_j$, and
 # the states after position $j$ still carry information about $x_j$: what is known at position $j$ is
@@ -442,8 +703,9 @@ for name, label in zip(MODEL_NAMES[1:], ["additive", "general"]):
 # %% [markdown]
 # The misses follow the grammar.
 #
-# - **Additive**: the words it misses most often are **articles and elided words** (*l'*, *la*,
-#   *d'*, *n'*, *le*, *les*, *à*), and each most often looks one position to the right: *la* at *queen*, *l'* at
+# - **Additive**: the words it misses most often are **articles, elided words and a
+#   preposition** (*l'*, *la*, *d'*, *n'*, *le*, *les*, and *à*), and each most often looks one
+#   position to the right: *la* at *queen*, *l'* at
 #   *actress*, *n'* at the verb (*hear*). The form of a French article depends on its noun (*le
 #   chat*, *la reine*, *l'actrice*, *les reines*), and *ne* becomes *n'* before a verb that starts
 #   with a vowel (*n'entend*). With a left-to-right encoder, the noun's state is the first one that
@@ -460,6 +722,39 @@ for name, label in zip(MODEL_NAMES[1:], ["additive", "general"]):
 # report that attention and word alignment diverge in real NMT systems too. A bidirectional encoder
 # (Bahdanau et al. used one) gives every $h_j$ both sides of the sentence, which changes where the
 # information sits.
+
+# %% [markdown]
+# **Written question (2 points, graded by hand).** Your reversal model reverses 99% of the test
+# strings exactly, yet its attention's argmax is on the character being copied for only about
+# two thirds of the characters, and every miss looks further right. In three to five sentences,
+# explain how both can be true, from how the encoder is built, and say what this means for
+# reading a heatmap as a word alignment.
+#
+# Write your answer in the cell below: double-click it, replace *YOUR ANSWER HERE*, then run
+# the cell (Shift+Enter) to show it. Validate only checks that you answered (it lists the cell
+# as failed while it still says YOUR ANSWER HERE); your instructor reads and grades it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_attention_alignment", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The encoder is a left-to-right RNN, so its state $h_j$ summarises
+# $x_1, \dots, x_j$, and every later state $h_{j+1}, h_{j+2}, \dots$ still carries information
+# about $x_j$. To write $x_j$ the decoder needs that information, not the state at position $j$
+# itself: attending a little to the right, to a state that also knows $x_j$, gives it what it
+# needs, so the output is right even when the argmax is not on the gold character. Attention is
+# trained only to make the next token likely, never to point at an aligned word, so nothing
+# makes the weights coincide with the alignment. A heatmap therefore shows where the decoder
+# reads the information it uses, which is usually near the aligned word but systematically
+# shifted; treat it as evidence about the model, not as a word alignment (as Koehn & Knowles
+# found for real NMT systems). A bidirectional encoder would give every $h_j$ both sides of the
+# sentence and change where the information sits, so the shift would change too.
+#
+# **Rubric (2 points).**
+# - 1 point: the mechanism: a left-to-right encoder's later states also hold what the copied
+#   character's state holds, and the decoder only needs that information, so correct outputs
+#   and shifted attention go together.
+# - 1 point: the consequence: attention is not trained to align, so a heatmap is not an
+#   alignment (at best a shifted approximation of one); mentioning a bidirectional encoder as
+#   what would change the picture is welcome but not required.
+# - No point for describing the heatmap without the reason. Give whole points only.
 
 # %% [markdown]
 # ## Try it
@@ -515,114 +810,20 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Three functions, each graded by the test cells below it. The visible tests use tiny tensors with
-# constant weights, so the expected numbers can be checked by hand; the grader also runs hidden
-# ones (including a comparison with `course_utils.attention` on random inputs). Write the masking
-# yourself rather than calling `masked_softmax`.
+# Two more functions (exercise 1 is in section 2), each graded by the test cells below it. The
+# visible tests use tiny tensors whose expected numbers can be checked by hand; the grader also
+# runs hidden ones (including a comparison with `course_utils.attention` on random inputs).
+# Exercise 2 may not use `masked_softmax`, `MultiplicativeAttention`, `AdditiveAttention` or
+# torch's attention functions, in its cell or any cell you write or change (the grader reads
+# them, as for exercise 1).
 #
-# ### Exercise 1 — additive attention with a masked softmax (3 points)
-#
-# For **one decoder step** and a batch of $B$ sentences, compute the additive attention weights
-#
-# $$e_{j} = v^\top \tanh(W_q s + W_k h_j), \qquad \alpha_j = \frac{m_j \exp e_j}{\sum_k m_k \exp e_k},$$
-#
-# where `query` holds $s$ for each sentence, `memory` holds the encoder states $h_1..h_S$, and `mask`
-# is `True` at real tokens. Padded positions must get **exactly** 0. `W_q`, `W_k` and `v` are plain
-# tensors (multiply with `@`; there is no bias here).
-
-# %% nbgrader={"grade": false, "grade_id": "additive_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def additive_attention(query, memory, mask, W_q, W_k, v):
-    """Additive (Bahdanau) attention weights for one decoder step.
-
-    Args:
-        query: (B, H_dec) float, the decoder state s of each sentence.
-        memory: (B, S, H_enc) float, the encoder states h_1..h_S.
-        mask: (B, S) bool, True at real tokens, False at <pad>.
-        W_q: (A, H_dec), W_k: (A, H_enc), v: (A,) float parameters.
-    Returns:
-        (B, S) float weights: softmax over the real positions of e_j = v^T tanh(W_q s + W_k h_j),
-        exactly 0 at padded positions; each row sums to 1.
-    """
-    ### BEGIN SOLUTION
-    q = query @ W_q.T  # (B, A)
-    k = memory @ W_k.T  # (B, S, A)
-    scores = torch.tanh(q.unsqueeze(1) + k) @ v  # (B, S)
-    scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.softmax(scores, dim=-1)
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "test_additive_attention_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-import math
-
-import torch
-
-# W_k = 0: every position scores the same, so the weights are uniform over the real tokens.
-_query = torch.tensor([[1.0, -1.0], [0.5, 2.0]])  # (B=2, H=2)
-_memory = torch.arange(12, dtype=torch.float).view(2, 3, 2)  # (B=2, S=3, H=2)
-_mask = torch.tensor([[True, True, False], [True, True, True]])
-_got = additive_attention(_query, _memory, _mask, torch.ones(2, 2), torch.zeros(2, 2), torch.ones(2))
-assert isinstance(_got, torch.Tensor), f"expected a torch.Tensor, got {type(_got).__name__}"
-assert tuple(_got.shape) == (2, 3), f"expected weights of shape (B, S) = (2, 3), got {tuple(_got.shape)}"
-_expected = torch.tensor([[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
-assert torch.allclose(_got, _expected, atol=1e-6), \
-    f"equal scores: expected uniform weights over the real tokens {_expected.tolist()}, got {_got.tolist()}"
-assert _got[0, 2].item() == 0.0, f"a padded position must get exactly 0, got {_got[0, 2].item()}"
-
-# W_q = 0, W_k = I, v = [1, 0]: e_j = tanh(h_j[0]).
-_memory = torch.tensor([[[1.0, 5.0], [-1.0, 5.0]]])  # (B=1, S=2, H=2)
-_got = additive_attention(torch.zeros(1, 2), _memory, torch.tensor([[True, True]]),
-                          torch.zeros(2, 2), torch.eye(2), torch.tensor([1.0, 0.0]))
-_first = math.exp(math.tanh(1.0)) / (math.exp(math.tanh(1.0)) + math.exp(math.tanh(-1.0)))
-assert torch.allclose(_got, torch.tensor([[_first, 1 - _first]]), atol=1e-6), \
-    f"scores tanh(1) and tanh(-1): expected weights [[{_first:.4f}, {1 - _first:.4f}]], got {_got.tolist()}"
-### BEGIN HIDDEN TESTS
-from course_utils import AdditiveAttention
-
-torch.manual_seed(1)
-_B, _S, _H_dec, _H_enc, _A = 3, 5, 4, 6, 7
-_reference = AdditiveAttention(_H_dec, _H_enc, _A)
-with torch.no_grad():
-    _reference.query_proj.bias.zero_()
-_query, _memory = torch.randn(_B, _H_dec), torch.randn(_B, _S, _H_enc)
-_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] + [False] * 4])
-with torch.no_grad():
-    _, _expected = _reference(_query, _reference.project_keys(_memory), _memory, _mask)
-    _got = additive_attention(_query, _memory, _mask, _reference.query_proj.weight,
-                              _reference.key_proj.weight, _reference.v.weight[0])
-assert tuple(_got.shape) == (_B, _S), f"random inputs: expected shape {(_B, _S)}, got {tuple(_got.shape)}"
-assert torch.allclose(_got, _expected, atol=1e-5), \
-    "random inputs with H_dec != H_enc != A: your weights differ from course_utils.AdditiveAttention"
-assert (_got[~_mask] == 0).all(), "padded positions must get exactly 0 weight"
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": true, "grade_id": "test_additive_attention_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-import torch
-
-# Huge scores at padded positions must not leak through the mask.
-_memory = torch.tensor([[[0.0], [0.0], [100.0]]])  # (B=1, S=3, H=1); position 2 is <pad>
-_got = additive_attention(torch.zeros(1, 1), _memory, torch.tensor([[True, True, False]]),
-                          torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1))
-assert torch.allclose(_got, torch.tensor([[0.5, 0.5, 0.0]]), atol=1e-6), \
-    f"the <pad> position has the largest score but must get 0: expected [[0.5, 0.5, 0.0]], got {_got.tolist()}"
-### BEGIN HIDDEN TESTS
-_memory = torch.tensor([[[3.0], [-2.0]], [[1.0], [1.0]]])  # (B=2, S=2, H=1)
-_got = additive_attention(torch.zeros(2, 1), _memory, torch.tensor([[True, False], [True, True]]),
-                          torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1))
-assert torch.equal(_got[0], torch.tensor([1.0, 0.0])), \
-    f"a sentence with one real token must give it weight exactly 1, got {_got[0].tolist()}"
-assert torch.allclose(_got[1], torch.tensor([0.5, 0.5])), \
-    f"each sentence uses its own mask row: expected [0.5, 0.5] for the second, got {_got[1].tolist()}"
-### END HIDDEN TESTS
-
-# %% [markdown]
 # ### Exercise 2 — multiplicative (general) attention (2 points)
 #
 # Same interface, Luong's *general* score $e_j = s^\top W h_j$ with a `(H_dec, H_enc)` matrix `W`,
 # then the masked softmax. One batched product (`torch.bmm`, or `@` with broadcasting) scores all
 # positions at once.
 
-# %% nbgrader={"grade": false, "grade_id": "general_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% forbidden=["AdditiveAttention", "MultiplicativeAttention", "masked_softmax", "scaled_dot_product_attention", "MultiheadAttention"] nbgrader={"grade": false, "grade_id": "general_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def general_attention(query, memory, mask, W):
     """Multiplicative (Luong "general") attention weights for one decoder step.
 

@@ -6,11 +6,15 @@ An assignment is `solutions/NN_name/NN_name.ipynb` (the source, with solutions a
 tests) and its release `notebooks/NN_name/NN_name.ipynb`. nbgrader marks cells in
 `cell.metadata["nbgrader"]`: solution cells (`solution: true`) hold a
 `### BEGIN SOLUTION` ... `### END SOLUTION` region, test cells (`grade: true`, with `points`)
-may end with a `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region.
+may end with a `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region. A written answer
+(`grade: true` and `solution: true`, a markdown cell: docs/AUTHORING.md) holds the model
+answer and the rubric, has no region, and is released as "YOUR ANSWER HERE"; autograde leaves
+it to be graded by hand.
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -84,23 +88,36 @@ def meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
+def is_test(cell) -> bool:
+    """Whether the cell is an autograded test cell (not an answer graded by hand)."""
+    return bool(meta(cell).get("grade")) and cell.cell_type == "code" \
+        and not meta(cell).get("solution")
+
+
 def graded_cells(nb) -> list:
     """The autograded test cells, in notebook order."""
-    return [cell for cell in nb.cells if meta(cell).get("grade") and cell.cell_type == "code"]
+    return [cell for cell in nb.cells if is_test(cell)]
 
 
 def points(nb) -> dict[str, float]:
-    """grade_id -> points of every test cell, in notebook order."""
+    """grade_id -> points of every autograded test cell, in notebook order."""
     return {meta(cell)["grade_id"]: float(meta(cell)["points"]) for cell in graded_cells(nb)}
 
 
+def written_answers(nb) -> dict[str, float]:
+    """grade_id -> points of every answer graded by hand (a written answer), in notebook order."""
+    return {meta(cell)["grade_id"]: float(meta(cell)["points"]) for cell in nb.cells
+            if meta(cell).get("grade") and meta(cell).get("solution")}
+
+
 def exercises(nb) -> list[tuple[str, list[str]]]:
-    """(solution cell id, ids of the test cells that follow it up to the next solution cell)."""
+    """(answer cell id, ids of the test cells that follow it up to the next answer cell), for
+    the code answers; written answers have no test cells and are not in it."""
     groups = []
     for cell in nb.cells:
-        if meta(cell).get("solution"):
+        if meta(cell).get("solution") and cell.cell_type == "code":
             groups.append((meta(cell)["grade_id"], []))
-        elif meta(cell).get("grade") and groups:
+        elif is_test(cell) and groups:
             groups[-1][1].append(meta(cell)["grade_id"])
     return groups
 
@@ -123,7 +140,9 @@ def split_regions(source: str, delimiters: tuple[str, str]) -> tuple[list[str], 
 
 
 def secret_lines(nb, delimiters: tuple[str, str]) -> set[str]:
-    """Stripped lines of code inside the regions that the rest of the notebook does not show.
+    """Stripped lines inside the regions that the rest of the notebook does not show (but
+    code comments). For SOLUTION_REGION, an answer cell without a region is a region whole,
+    as nbgrader replaces it whole: a written answer's model answer and rubric.
 
     A line that also occurs outside every region, alone or as part of a longer line (`pass`,
     a `got = f(x)` shared with a visible test), gives nothing away; any other line of a region
@@ -132,11 +151,15 @@ def secret_lines(nb, delimiters: tuple[str, str]) -> set[str]:
     inside, outside = set(), []
     for cell in nb.cells:
         visible, regions = split_regions(cell.source, delimiters)
+        if delimiters == SOLUTION_REGION and meta(cell).get("solution") and not regions:
+            visible, regions = [], [cell.source.splitlines()]
         outside.extend(visible)
+        code = cell.cell_type == "code"
         for region in regions:
-            inside.update(line.strip() for line in region)
+            inside.update(line.strip() for line in region
+                          if not (code and line.strip().startswith("#")))
     shown = "\n".join(outside)
-    return {line for line in inside if line and not line.startswith("#") and line not in shown}
+    return {line for line in inside if line and line not in shown}
 
 
 def text_of(path: Path) -> str | None:
@@ -314,6 +337,19 @@ def hand_in_answers(root: Path, name: str, answers: dict[str, str]) -> None:
                 cell.source = code
         texts[student] = nbformat.writes(nb)
     hand_in(root, name, texts)
+
+
+@contextlib.contextmanager
+def new_gradebook(db: Path):
+    """A Gradebook on a new file `db`, for a test to fill as `make release` would. nbgrader
+    creates the file by running `alembic` by name: the venv's bin goes first on PATH."""
+    path = os.environ["PATH"]
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{path}"
+    try:
+        with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
+            yield gb
+    finally:
+        os.environ["PATH"] = path
 
 
 def gradebook_rows(db: Path, name: str = FASTEST) -> tuple[dict, list]:

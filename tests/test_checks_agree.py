@@ -61,13 +61,15 @@ def graded_cells(name: str) -> list:
 
 
 def solution_source(name: str, function: str) -> str:
-    return next(c.source for c in notebook(name).cells if meta(c).get("solution")
+    return next(c.source for c in notebook(name).cells
+                if c.cell_type == "code" and meta(c).get("solution")
                 and (f"def {function}(" in c.source or f"class {function}(" in c.source))
 
 
 def answer_names(name: str) -> list[str]:
     """The functions the notebook's solution cells define: what students write."""
-    return [node.name for c in notebook(name).cells if meta(c).get("solution")
+    return [node.name for c in notebook(name).cells
+            if c.cell_type == "code" and meta(c).get("solution")
             for node in ast.parse(c.source).body
             if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
 
@@ -286,7 +288,7 @@ NO_VARIANT = {"test_build_vocab_order", "test_build_vocab_min_freq"}
 
 
 def test_every_test_cell_is_judged_here():
-    assert len(cases()) == 40
+    assert len(cases()) == 45
 
 
 @functools.cache
@@ -345,8 +347,37 @@ def test_check_accepts_every_honest_variant_its_cell_accepts(name, grade_id):
 
 # --- wrong answers ---------------------------------------------------------------------------
 
-# name -> {answer replaced: wrong source}, each with what it gets wrong. The first two are
-# tests/test_integrity.py's.
+# 06's BahdanauAttention with its energy and its weights written wrong in two places.
+WRONG_ATTENTION = """
+class BahdanauAttention(nn.Module):
+    def __init__(self, query_dim, key_dim, attn_dim):
+        super().__init__()
+        self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)
+        self.query_proj = nn.Linear(query_dim, attn_dim)
+        self.v = nn.Linear(attn_dim, 1, bias=False)
+    def project_keys(self, memory):
+        return self.key_proj(memory)
+    def forward(self, query, keys, memory, mask):
+        energy = {energy}
+        scores = self.v(energy).squeeze(-1)
+        weights = {weights}
+        return weights @ memory, weights
+"""
+
+
+# 03's decode_with_ratio with its next inputs chosen wrong.
+WRONG_LOOP = """
+def decode_with_ratio(model, src, src_lengths, tgt_in, ratio, generator=None):
+    state, inputs, steps = model.encode(src, src_lengths), tgt_in[:, 0], []
+    for t in range(tgt_in.size(1)):
+        log_probs, state = model.step(inputs, state)
+        steps.append(log_probs)
+{next_inputs}
+    return torch.stack(steps, dim=1)
+"""
+
+
+# name -> {answer replaced: wrong source}, each with what it gets wrong.
 WRONG = {
     "01_toy_reversal": [
         # the LSTM run over the padded batch: padding enters the state
@@ -501,6 +532,23 @@ def greedy_translate(model, sentence, src_vocab, tgt_vocab, max_len=30):
 """},
     ],
     "03_teacher_forcing": [
+        # the gold token fed at every step, whatever the ratio
+        {"decode_with_ratio": """
+def decode_with_ratio(model, src, src_lengths, tgt_in, ratio, generator=None):
+    state, steps = model.encode(src, src_lengths), []
+    for t in range(tgt_in.size(1)):
+        log_probs, state = model.step(tgt_in[:, t], state)
+        steps.append(log_probs)
+    return torch.stack(steps, dim=1)
+"""},
+        # the input of step t + 1 mixed from the gold token of step t (one step late)
+        {"decode_with_ratio": WRONG_LOOP.format(next_inputs="""\
+        if t + 1 < tgt_in.size(1):
+            inputs = mix_inputs(tgt_in[:, t], log_probs.argmax(-1), ratio, generator)""")},
+        # a draw after the last step too
+        {"decode_with_ratio": WRONG_LOOP.format(next_inputs="""\
+        gold = tgt_in[:, min(t + 1, tgt_in.size(1) - 1)]
+        inputs = mix_inputs(gold, log_probs.argmax(-1), ratio, generator)""")},
         # linear without its floor, exponential from k ** (i + 1)
         {"make_schedule": """
 _right_schedule = make_schedule
@@ -596,17 +644,19 @@ def beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):
 def gold_attention_mass(weights, gold):
     raise ValueError("not written yet")
 """},
-        # tests/test_integrity.py's: the query term left out
-        {"additive_attention": """
-def additive_attention(query, memory, mask, W_q, W_k, v):
-    scores = torch.tanh(memory @ W_k.T) @ v
-    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-"""},
+        # the query term left out: both visible value tests pass (one has W_k = 0, the other
+        # W_q = 0); the hidden comparison with the course's module does not
+        {"BahdanauAttention": WRONG_ATTENTION.format(
+            energy="torch.tanh(keys.unsqueeze(1)).expand(-1, query.size(1), -1, -1)",
+            weights='torch.softmax(scores.masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1)')},
         # padding not masked
-        {"additive_attention": """
-def additive_attention(query, memory, mask, W_q, W_k, v):
-    return torch.softmax(torch.tanh((query @ W_q.T).unsqueeze(1) + memory @ W_k.T) @ v, dim=-1)
-"""},
+        {"BahdanauAttention": WRONG_ATTENTION.format(
+            energy="torch.tanh(self.query_proj(query).unsqueeze(2) + keys.unsqueeze(1))",
+            weights="torch.softmax(scores, dim=-1)")},
+        # padding zeroed after the softmax, which is not renormalised
+        {"BahdanauAttention": WRONG_ATTENTION.format(
+            energy="torch.tanh(self.query_proj(query).unsqueeze(2) + keys.unsqueeze(1))",
+            weights="torch.softmax(scores, dim=-1) * mask.unsqueeze(1)")},
         # padding zeroed after the softmax, which is not renormalised
         {"general_attention": """
 def general_attention(query, memory, mask, W):
@@ -792,9 +842,42 @@ def _trained_reversal_model(namespace: dict) -> None:
     namespace["model"] = model
 
 
+@functools.cache
+def trained_attention_weights() -> dict:
+    """Weights like those of 06's `reversal_model` after its training cell, which
+    test_trained_attention reads: the same sizes, trained by course_utils.fit as that cell
+    trains them (5 epochs, Adam at 0.001, the best epoch kept), with the course's attention
+    module (the solution's computes the same function). 99% on the test strings, against the
+    cell's 95%; once per test run, about 10 s."""
+    from course_utils import (Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, fit, make_loader,
+                              reversal_splits, set_seed)
+    train_pairs, valid_pairs, _ = reversal_splits()
+    vocab = Vocab.build([list(s) for s, _ in train_pairs])
+    set_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), emb_dim=32, hidden_dim=64,
+                                  attn_dim=32, rnn_type="gru"))
+    batches = [make_loader(pairs, vocab, vocab, batch_size=size, shuffle=shuffle,
+                           src_tokenize=list, tgt_tokenize=list)
+               for pairs, size, shuffle in ((train_pairs, 64, True), (valid_pairs, 256, False))]
+    fit(model, *batches, TrainConfig(epochs=5, lr=1e-3, device="cpu"), progress=False)
+    return model.state_dict()
+
+
+def _trained_attention_model(namespace: dict) -> None:
+    """06's `reversal_model`, as the training cell leaves it: the answer's attention inside."""
+    from course_utils import Seq2Seq, Seq2SeqConfig, Vocab, reversal_splits
+    vocab = Vocab.build([list(s) for s, _ in reversal_splits()[0]])
+    model = Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), emb_dim=32, hidden_dim=64,
+                                  attn_dim=32, rnn_type="gru"))
+    model.decoder.attention = namespace["BahdanauAttention"](64, 64, 32)
+    model.load_state_dict(trained_attention_weights())
+    namespace["reversal_model"] = model
+
+
 # What the narrative cells compute that a test cell reads (the harness runs only their
 # definitions): test cell -> how to put it in the namespace.
-NARRATIVE_STATE = {"test_trained_model": _trained_reversal_model}
+NARRATIVE_STATE = {"test_trained_model": _trained_reversal_model,
+                   "test_trained_attention": _trained_attention_model}
 
 
 def judged(name: str, cell, patch=None, student_class=None):
@@ -893,11 +976,13 @@ def test_the_replay_takes_nothing_but_answers_from_the_kernel(name):
     assert not any(fetched.values()), {k: v for k, v in fetched.items() if v}
 
 
-# The one exception: 01's test_trained_model judges the weights the student's training run
-# left in `model`. It reads only their values (state_dict: plain tensors), copies them into
-# the student's own classes built afresh, and decodes with the grader's greedy_decode; what
-# the kernel's `model` object does is never asked.
-FROM_THE_KERNEL = {"test_trained_model": {"model"}}
+# The two exceptions: 01's test_trained_model and 06's test_trained_attention judge the
+# weights the student's training run left in `model` and `reversal_model`. They read only
+# their values (state_dict: plain tensors) and copy them into models built afresh (01: the
+# student's own classes; 06: the course's Seq2Seq, then the student's attention module is
+# compared with it), decoding with the grader's greedy_decode; what the kernel's object does
+# is never asked.
+FROM_THE_KERNEL = {"test_trained_model": {"model"}, "test_trained_attention": {"reversal_model"}}
 
 
 def test_a_vocab_is_rebuilt_wherever_course_utils_keeps_its_class():
@@ -1047,12 +1132,61 @@ def test_the_scan_flags_reaching_into_the_kernel(gap):
     assert scan_source(SCAN_GAPS[gap]), "not flagged"
 
 
-def test_delegating_greedy_search_would_pass_without_the_rule():
-    """01's greedy_search handed to course_utils.greedy_decode passes its test cells, kernel
-    and replay alike: only the exercise's rule (grading/rules.py, tests/test_rules.py) gives it
-    0, which tests/test_integrity.py checks end to end."""
-    delegating = ("def greedy_search(model, src, src_lengths, max_len):\n"
-                  "    return greedy_decode(model, src, src_lengths, max_len)\n")
-    for grade_id in ("test_greedy_values", "test_greedy_stops"):
-        assert judge("01_toy_reversal", cell_of("01_toy_reversal", grade_id),
-                     running(delegating)) == (None, None)
+DELEGATING_PASSES = {  # answers that pass their test cells by calling the library
+    "01_toy_reversal": ("def greedy_search(model, src, src_lengths, max_len):\n"
+                        "    return greedy_decode(model, src, src_lengths, max_len)\n",
+                        ["test_greedy_values", "test_greedy_stops"]),
+    "04_perplexity": ("def masked_perplexity(logits, targets, pad_id):\n"
+                      "    return perplexity(logits, targets, pad_id)\n",
+                      ["test_masked_perplexity_basic", "test_masked_perplexity_padding"]),
+    "05_beam_search": ("def beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):\n"
+                       "    best = beam_search(model, src, src_lengths, beam_size=beam_size,\n"
+                       "                       max_len=max_len, length_penalty=alpha)[0][0]\n"
+                       "    return best.tokens, best.log_prob\n",
+                       ["test_beam_search_one_toy", "test_beam_search_one_greedy",
+                        "test_beam_search_one_brute_force"]),
+    "06_attention": ("from course_utils import AdditiveAttention\n"
+                     "class BahdanauAttention(AdditiveAttention):\n    pass\n"
+                     "def general_attention(query, memory, mask, W):\n"
+                     "    scores = torch.bmm(memory @ W.T, query.unsqueeze(2)).transpose(1, 2)\n"
+                     "    return masked_softmax(scores, mask).squeeze(1)\n",
+                     ["test_attention_layers", "test_attention_values", "test_attention_mask",
+                      "test_trained_attention", "test_general_attention"]),
+}
+
+
+@pytest.mark.parametrize("name", DELEGATING_PASSES)
+def test_delegating_to_the_library_would_pass_without_the_rule(name):
+    """01's greedy_search handed to course_utils.greedy_decode, 04's masked_perplexity to
+    perplexity, 05's beam_search_one to beam_search, 06's attention to AdditiveAttention and
+    masked_softmax pass their test cells, kernel and replay alike: only the exercise's rule (grading/rules.py, tests/test_rules.py) gives them 0,
+    which tests/test_integrity.py checks end to end for 01."""
+    delegating, grade_ids = DELEGATING_PASSES[name]
+    for grade_id in grade_ids:
+        assert judge(name, cell_of(name, grade_id), running(delegating)) == (None, None), grade_id
+
+
+RESHAPED = {  # a correct training step that leaves its model with other parameters
+    "a layer replaced by a larger one": (
+        "model.decoder.out = torch.nn.Linear(model.decoder.out.in_features, "
+        "model.decoder.out.out_features + 1)"),
+    "a parameter added": "model.register_parameter('forged', torch.nn.Parameter(torch.zeros(1)))",
+    "the weights turned to float64": "model.double()",
+}
+
+
+@pytest.mark.parametrize("change", RESHAPED.values(), ids=RESHAPED)
+def test_a_model_argument_that_comes_back_with_other_parameters_is_refused(change):
+    """replay._restore copies the weights a call left in its nn.Module argument back into the
+    grader's copy, by name, shape and dtype. A kernel that hands back another set of
+    parameters (forged names, a resized layer, another dtype) is refused with a message that
+    says what to do, instead of being copied or cast into the grader's model."""
+    answer = ("_right_train_step = train_step\n"
+              "def train_step(model, optimizer, batch, clip=1.0):\n"
+              "    loss = _right_train_step(model, optimizer, batch, clip)\n"
+              f"    {change}\n"
+              "    return loss\n")
+    cell = cell_of("01_toy_reversal", "test_train_step_update")
+    _, failure = judged("01_toy_reversal", cell, running(answer))
+    assert failure is not None and not failure.grader_side, failure
+    assert "no longer has the parameters it had" in failure.message, failure.message

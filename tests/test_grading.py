@@ -14,6 +14,12 @@ Students (expected scores come from the notebooks' own test cells and points):
               torch function (a UserWarning while tests run), and
               prints the kernel's memory limit
     absent    in the class list, handed nothing in                0 in grades.csv
+A written answer (graded by hand, docs/AUTHORING.md) is left by autograde for formgrader:
+scored 0 without a review when left as released (blank), else waiting, with no score, until
+an instructor grades it. The test then grades the solution and partial students' written
+answers by hand, as formgrader does, and runs `make feedback` and `make export` again: before,
+their pages say the score is not final and grades.csv has no score for them; after, it does
+(the tampered and warning students' answers stay ungraded, and their score empty).
 Only the solution student hands in every assignment: the others use the quickest one, as
 grading costs one notebook run per submission. All but the warning student are graded first,
 two at a time and without the canary (`make grade JOBS=2 ARGS="--no-canary --student ..."`):
@@ -21,12 +27,13 @@ the solution student's full marks on every assignment are what the canary would 
 so a canary too would run each solution twice. Then plain `make grade` (grading/parallel.py
 with one job) grades what is left, the warning student: the canary first (the solution of
 the quickest assignment, graded and thrown away), then the submission in a process of its
-own with the default limits. About 2 minutes.
+own with the default limits. About 2.5 minutes.
 """
 from __future__ import annotations
 
 import csv
 import html.parser
+import io
 import json
 import re
 import shutil
@@ -39,10 +46,12 @@ import pytest
 from nbgrader.api import Gradebook
 
 from grading.config import CANARY_STUDENT, COURSE_ID, LIMITS
+from grading.feedback import PENDING_CELL_NOTE, PENDING_NOTE
 from grading_helpers import (FASTEST, HIDDEN_REGION, MARKERS, REPO, SOLUTIONS,
-                             assignment_params, exercises, leaks, make, meta, points,
-                             present_assignments, read, secret_lines, submission,
-                             validate, with_first_line, with_region)
+                             assignment_params, exercises, graded_cells, leaks, make, meta,
+                             points, present_assignments, read, release_path, secret_lines,
+                             submission, validate, with_first_line, with_region,
+                             written_answers)
 
 pytestmark = pytest.mark.slow
 
@@ -67,13 +76,38 @@ class Course:
     plan: dict[str, dict] = field(default_factory=dict)  # what the tampered student changed
     first_log: str = ""  # `make grade` of all but the warning student, without the canary
     grade_log: str = ""  # then plain `make grade`: the canary, and the warning student
+    # (student, assignment) -> {written answer: (auto_score, needs_manual_grade)} after grading
+    autograded_written: dict[tuple, dict] = field(default_factory=dict)
+    by_hand: dict[tuple, dict] = field(default_factory=dict)  # ... -> {answer: score given}
+    before: dict[str, str] = field(default_factory=dict)  # grades.csv, feedback pages, logs
+    after: dict[str, str] = field(default_factory=dict)   # ... once graded by hand
 
     def grades(self, student: str, name: str) -> dict[str, float]:
-        """grade_id -> score of one submitted notebook, from the gradebook."""
+        """grade_id -> score of one submitted notebook's autograded test cells, from the
+        gradebook. Only the written answers the student answered and nobody graded by hand
+        yet still need manual grading."""
         with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", COURSE_ID) as gb:
             notebook = gb.find_submission_notebook(name, name, student)
-            assert not notebook.needs_manual_grade, f"{student}/{name} needs manual grading"
-            return {grade.name: grade.score for grade in notebook.grades}
+            waiting = {g.name for g in notebook.grades if g.needs_manual_grade}
+            expected = self.answered(student, name) - set(self.by_hand.get((student, name), {}))
+            assert waiting == expected, f"{student}/{name}: {waiting} need manual grading"
+            assert bool(notebook.needs_manual_grade) == bool(expected)
+            written = written_answers(self.source(name))
+            return {g.name: g.score for g in notebook.grades if g.name not in written}
+
+    def answered(self, student: str, name: str) -> set[str]:
+        """The written answers of a submission that differ from the release's stub."""
+        stub = {meta(c)["grade_id"]: c.source
+                for c in read(release_path(name, self.root)).cells if meta(c)}
+        handed_in = read(self.root / "submitted" / student / name / f"{name}.ipynb")
+        written = written_answers(self.source(name))
+        return {meta(c)["grade_id"] for c in handed_in.cells
+                if meta(c).get("grade_id") in written and c.source != stub[meta(c)["grade_id"]]}
+
+    def submitted(self) -> list[tuple[str, str]]:
+        """(student, assignment) of every submission."""
+        return sorted((p.parts[-3], p.parts[-2])
+                      for p in (self.root / "submitted").glob("*/*/*.ipynb"))
 
     def autograded(self, student: str, name: str) -> nbformat.NotebookNode:
         return read(self.root / "autograded" / student / name / f"{name}.ipynb")
@@ -128,7 +162,11 @@ def course(tmp_path_factory) -> Course:
     # Hand-ins, named the way LMSs do (nbgrader_config.py, FileNameCollectorPlugin).
     source = {meta(c)["grade_id"]: c for c in course.source(fast).cells if meta(c)}
     first, last = exercises(course.source(fast))[0][0], exercises(course.source(fast))[-1][0]
-    tampered = submission(fast, root, answers={last: with_region(source[last], "return None")})
+    # a wrong last answer that fails as the student's own error whatever the exercise is
+    # (`return None` from 03's make_schedule, which returns a function, is flagged for review:
+    # the replay then calls None, a TypeError on the grader's side)
+    wrong = with_region(source[last], "raise RuntimeError('not finished')")
+    tampered = submission(fast, root, answers={last: wrong})
     course.plan = tamper(tampered, course.source(fast))
     handed_in = {
         f"solution_{fast}.ipynb": submission(fast, root),
@@ -160,14 +198,103 @@ def course(tmp_path_factory) -> Course:
     course.first_log = make("grade", COURSE_DIR=root, JOBS=2,  # all but "warning"; quoted
                             ARGS="--no-canary --student '[!w]*'")  # for the Makefile's shell
     course.grade_log = make("grade", COURSE_DIR=root)
-    make("feedback", COURSE_DIR=root)
-    make("export", COURSE_DIR=root)
+    course.autograded_written = written_grades(course)
+    course.before = finished(course, make("feedback", COURSE_DIR=root),
+                             make("export", COURSE_DIR=root))
+    # The instructor grades written answers in formgrader: full marks for the solution
+    # student's, 1 point for the partial student's, the others left for later.
+    for (student, name), answers in course.autograded_written.items():
+        if student in ("solution", "partial"):
+            course.by_hand[(student, name)] = {
+                answer: worth if student == "solution" else 1.0
+                for answer, worth in written_answers(course.source(name)).items()
+                if answers[answer][1]}
+    grade_by_hand(root / "gradebook.db", course.by_hand)
+    course.after = finished(course, make("feedback", COURSE_DIR=root,
+                                         ARGS="--force --student '[ps]*'"),
+                            make("export", COURSE_DIR=root))
     return course
+
+
+def written_grades(course: Course) -> dict[tuple, dict]:
+    """(student, assignment) -> {written answer: (auto_score, needs_manual_grade)}."""
+    found = {}
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", COURSE_ID) as gb:
+        for student, name in course.submitted():
+            written = written_answers(course.source(name))
+            grades = gb.find_submission_notebook(name, name, student).grades
+            found[(student, name)] = {g.name: (g.auto_score, g.needs_manual_grade)
+                                      for g in grades if g.name in written}
+    return found
+
+
+def grade_by_hand(db: Path, scores: dict[tuple, dict]) -> None:
+    """What formgrader does when the instructor types a score for a cell (nbgrader 0.9.6,
+    server_extensions/formgrader/apihandlers.py, GradeHandler.put)."""
+    with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
+        for (student, name), answers in scores.items():
+            for answer, score in answers.items():
+                grade = gb.find_grade(answer, name, name, student)
+                grade.manual_score, grade.extra_credit = score, None
+                grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
+        gb.db.commit()
+
+
+def finished(course: Course, feedback_log: str, export_log: str) -> dict[str, str]:
+    """What `make feedback` and `make export` left: the text of grades.csv and of each
+    feedback page (by "student/assignment"), and what they printed."""
+    pages = {f"{s}/{n}": shown_text(course.root / "feedback" / s / n / f"{n}.html")
+             for s, n in course.submitted()}
+    return {"grades.csv": (course.root / "grades.csv").read_text(), "feedback log": feedback_log,
+            "export log": export_log, **pages}
 
 
 @pytest.mark.parametrize("name", assignment_params())
 def test_solution_gets_full_marks(course, name):
     assert course.grades("solution", name) == course.points(name)
+
+
+def test_autograde_leaves_written_answers_to_grade_by_hand(course):
+    """A written answer that was answered has no score and needs manual grading after `make
+    grade`; one left as released scores 0 and needs none ("No response")."""
+    assert any(course.autograded_written.values()), "no written answer was graded"
+    for (student, name), answers in course.autograded_written.items():
+        answered = course.answered(student, name)
+        assert answers == {a: (None, True) if a in answered else (0.0, False)
+                           for a in written_answers(course.source(name))}, (student, name)
+        if student == "blank":
+            assert not answered
+        if student == "solution":
+            assert answered == set(answers)
+
+
+def test_the_report_counts_written_answers_as_left_to_grade_by_hand(course):
+    """grading-report.json: score and max_score as the gradebook has them (a written answer
+    waiting in formgrader counts 0 of its points), and the points left to grade by hand; the
+    driver prints them after the score, and once more at the end."""
+    report = {(r["student"], r["assignment"]): r
+              for r in json.loads((course.root / "grading-report.json").read_text())}
+    log = course.first_log + course.grade_log
+    for (student, name), answers in course.autograded_written.items():
+        row, written = report[(student, name)], written_answers(course.source(name))
+        waiting = sum(written[a] for a, (_, needs) in answers.items() if needs)
+        assert row["to_grade_by_hand"] == waiting, row
+        assert row["max_score"] == sum(course.points(name).values()) + sum(written.values())
+        if student == "solution":
+            assert row["score"] == sum(course.points(name).values()), row
+        if waiting:
+            assert re.search(rf"ok +{student}/{name} .* {row['score']:g}/{row['max_score']:g}, "
+                             rf"{waiting:g} of them to grade by hand", log), log
+    assert "have written answers to grade by hand in formgrader" in course.first_log
+
+
+def test_graded_by_hand_as_formgrader_does_the_scores_are_final(course):
+    for (student, name), answers in course.by_hand.items():
+        with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", COURSE_ID) as gb:
+            grades = {g.name: g for g in gb.find_submission_notebook(name, name, student).grades}
+        assert {a: (grades[a].score, grades[a].needs_manual_grade) for a in answers} == {
+            a: (score, False) for a, score in answers.items()}
+        course.grades(student, name)  # nothing else waits
 
 
 @pytest.mark.parametrize("name", assignment_params())
@@ -287,6 +414,26 @@ def shown_text(path: Path) -> str:
     return "".join(parser.parts)
 
 
+def test_feedback_says_the_score_is_not_final_until_graded_by_hand(course):
+    """Before the written answers are graded in formgrader, a page with one waiting says, at
+    the top and under the answer, that the score is not final; a page with none waiting, and
+    the same page again once they are graded (`make feedback ARGS=--force`), does not."""
+    top = PENDING_NOTE.split("**")[1]  # "This is not your final score."
+    under = PENDING_CELL_NOTE.strip("*").split(":")[0]  # "Not graded yet"
+    for (student, name), answers in course.autograded_written.items():
+        key = f"{student}/{name}"
+        waiting = {a for a, (_, needs) in answers.items() if needs}
+        before = course.before[key]
+        assert (top in before, before.count(under)) == (bool(waiting), len(waiting)), key
+        if (student, name) in course.by_hand:
+            after = course.after[key]
+            assert top not in after and under not in after, key
+            total = (sum(course.grades(student, name).values())
+                     + sum(course.by_hand[(student, name)].values()))
+            assert f"(Score: {total:.1f} / " in after, key
+            assert course.before[key] != after
+
+
 def test_feedback_shows_scores_but_no_hidden_tests(course):
     submitted = sorted((course.root / "submitted").glob("*/*/*.ipynb"))
     for path in submitted:
@@ -295,7 +442,7 @@ def test_feedback_shows_scores_but_no_hidden_tests(course):
         assert page.is_file(), f"no feedback for {student}/{name}"
         text = shown_text(page)
         source = course.source(name)
-        first_test = next(c for c in source.cells if meta(c).get("grade"))
+        first_test = graded_cells(source)[0]
         assert first_test.source.splitlines()[0].strip() in text  # the extraction works
         assert not [m for m in MARKERS if m in text], f"{page} shows a BEGIN/END marker"
         hidden = leaks(text, secret_lines(source, HIDDEN_REGION))
@@ -305,15 +452,43 @@ def test_feedback_shows_scores_but_no_hidden_tests(course):
     assert "AssertionError" in shown_text(page)
 
 
+def export_rows(text: str) -> dict[tuple, dict]:
+    return {(r["student_id"], r["assignment"]): r for r in csv.DictReader(io.StringIO(text))}
+
+
+def test_csv_export_has_no_score_while_written_answers_wait(course):
+    """grades.csv: `needs_manual_grade`, and `score` left empty while it is True (raw_score:
+    the points recorded so far); the export says which submissions still wait."""
+    for when, export in (("before", course.before), ("after", course.after)):
+        rows = export_rows(export["grades.csv"])
+        waiting = []
+        for (student, name), answers in course.autograded_written.items():
+            row = rows[(student, name)]
+            pending = any(needs for _, needs in answers.values()) and (
+                when == "before" or (student, name) not in course.by_hand)
+            assert row["needs_manual_grade"] == str(pending), (when, row)
+            assert (row["score"] == "") == pending, (when, row)
+            if pending:
+                waiting.append(f"{student}/{name}")
+        assert waiting, when
+        for handed_in in waiting:
+            assert handed_in in export["export log"], (when, export["export log"])
+        assert "still have answers to grade by hand in formgrader" in export["export log"]
+    assert export_rows(course.after["grades.csv"])[("absent", course.fast)]["score"] == "0.0"
+
+
 def test_csv_export_lists_every_student(course):
-    with open(course.root / "grades.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.StringIO(course.after["grades.csv"])))
+    written = {name: sum(written_answers(course.source(name)).values()) for name in course.names}
     for name in course.names:
-        scores = {r["student_id"]: float(r["score"]) for r in rows if r["assignment"] == name}
+        scores = {r["student_id"]: r["score"] for r in rows if r["assignment"] == name}
         assert sorted(scores) == sorted(ROSTER), name
-        assert scores["solution"] == sum(course.points(name).values())
-        assert scores["absent"] == 0.0
-    fast = {r["student_id"]: float(r["score"]) for r in rows if r["assignment"] == course.fast}
+        assert float(scores["solution"]) == sum(course.points(name).values()) + written[name]
+        assert float(scores["absent"]) == 0.0
+    fast = {(r["student_id"]): r for r in rows if r["assignment"] == course.fast}
     partial = sum(course.partial_expected(course.fast).values())
-    assert fast["partial"] == fast["tampered"] == partial
-    assert fast["blank"] == 0.0 and fast["warning"] == fast["solution"]
+    by_hand = sum(course.by_hand.get(("partial", course.fast), {}).values())
+    assert float(fast["partial"]["score"]) == partial + by_hand
+    assert float(fast["tampered"]["raw_score"]) == partial  # its written answer waits: 0
+    assert float(fast["blank"]["score"]) == 0.0
+    assert float(fast["warning"]["raw_score"]) == sum(course.points(course.fast).values())

@@ -54,7 +54,7 @@ from grading.submission import (MARKER, grader_side_problem, invalid_notebook, k
                                 processes_marked, read_flags)
 from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
                              gradebook_rows, grading_processes, points, read, record_run,
-                             released_course, run, solution_running_first)
+                             released_course, run, solution_running_first, written_answers)
 
 slow = pytest.mark.slow
 
@@ -96,9 +96,11 @@ def fake_course(root: Path, students=("ann", "bob"), name="01_x") -> Path:
 
 @pytest.fixture
 def merges(monkeypatch):
-    """The (student, assignment) of every merge into gradebook.db; each scores 8/8."""
+    """The (student, assignment) of every merge into gradebook.db; each scores 8/8, with no
+    written answer left to grade by hand."""
     merged = []
-    monkeypatch.setattr(parallel, "merge", lambda graded, db, s, a: merged.append((s, a)) or (8, 8))
+    monkeypatch.setattr(parallel, "merge",
+                        lambda graded, db, s, a: merged.append((s, a)) or (8, 8, 0))
     monkeypatch.setattr(canary, "gradebook_assignments", lambda gradebook, names: {})
     return merged
 
@@ -496,10 +498,13 @@ def test_good_submission_gets_full_marks(graded, student):
     limit, but nbgrader clears them: measured without them, it is graded)."""
     row = graded.report()[student]
     assert row["status"] == "ok", (row, graded.runs[0])
-    expected = points(read(graded.root / "solutions" / NAME / f"{NAME}.ipynb"))
-    got = {g: score for s, g, score in graded.scores[0] if s == student}
+    solution = read(graded.root / "solutions" / NAME / f"{NAME}.ipynb")
+    expected, by_hand = points(solution), sum(written_answers(solution).values())
+    got = {g: score for s, g, score in graded.scores[0] if s == student and g in expected}
     assert got == expected
-    assert row["score"] == row["max_score"] == sum(expected.values())
+    # every test cell's points; the written answers wait for formgrader
+    assert row["score"] == sum(expected.values()) == row["max_score"] - by_hand
+    assert row["to_grade_by_hand"] == by_hand
 
 
 @slow

@@ -1,6 +1,6 @@
 """Trusted checks (grading/integrity.py): a submission that games its test cells earns nothing.
 
-In a temporary course with 06_attention released, students hand in:
+In a temporary course with 04_perplexity released, students hand in:
     honest       the solutions                                           full marks
     wrong        wrong answers (no tricks)                               the baseline
     <attack>     the same wrong answers, plus code that makes the test cells pass in the
@@ -32,63 +32,65 @@ from grading_helpers import (NBGRADER, SOLUTIONS, hand_in, meta, read,
 
 # --- wrong answers ---------------------------------------------------------------------------
 
-# additive_attention: the query term left out. Both visible tests pass anyway (one has W_k = 0,
-# the other W_q = 0); the hidden comparison with course_utils.AdditiveAttention does not.
-WRONG_ADDITIVE = """\
-def additive_attention(query, memory, mask, W_q, W_k, v):
+# masked_perplexity: the mean over rows of each row's mean NLL. Right whenever the rows hold as
+# many real tokens as each other, as in every visible test; the hidden comparison with
+# course_utils.perplexity on a batch of ragged rows is not.
+WRONG_PERPLEXITY = """\
+def masked_perplexity(logits, targets, pad_id):
+    import math
     import torch
-    scores = torch.tanh(memory @ W_k.T) @ v
-    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    picked = torch.log_softmax(logits.float(), -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    mask = targets != pad_id
+    rows = [-picked[i][mask[i]].mean() for i in range(len(targets)) if mask[i].any()]
+    return math.exp(float(sum(rows) / len(rows)))
 """
-# additive_attention, no tanh: the visible test with W_k = I and v = [1, 0] fails.
-UNTANHED_ADDITIVE = """\
-def additive_attention(query, memory, mask, W_q, W_k, v):
-    import torch
-    scores = ((query @ W_q.T).unsqueeze(1) + memory @ W_k.T) @ v
-    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-"""
-# gold_attention_mass: the mass of the first gold position only, and asserts instead of the
+# corpus_ppl_from_batches: the right value, but asserts and a division by zero instead of the
 # ValueErrors the exercise asks for.
-WRONG_GOLD = """\
-def gold_attention_mass(weights, gold):
-    total, count = 0.0, 0
-    for w, links_per_token in zip(weights, gold):
-        assert w.size(0) == len(links_per_token), "rows"
-        for row, links in zip(w, links_per_token):
-            if links:
-                total, count = total + float(row[links[0]]), count + 1
-    assert count, "no links"
-    return total / count
+WRONG_CORPUS = """\
+def corpus_ppl_from_batches(batch_losses, batch_token_counts):
+    import math
+    assert len(batch_losses) == len(batch_token_counts), "lengths"
+    total = sum(loss * n for loss, n in zip(batch_losses, batch_token_counts))
+    return math.exp(total / sum(batch_token_counts))
+"""
+# corpus_ppl_from_batches: the ValueErrors right, but the batches averaged without their tokens.
+UNWEIGHTED_CORPUS = """\
+def corpus_ppl_from_batches(batch_losses, batch_token_counts):
+    import math
+    if len(batch_losses) != len(batch_token_counts) or sum(batch_token_counts) == 0:
+        raise ValueError("bad input")
+    kept = [loss for loss, n in zip(batch_losses, batch_token_counts) if n]
+    return math.exp(sum(kept) / len(kept))
 """
 
 WRONG = {"01_toy_reversal": {},
-         "06_attention": {"additive_attention": WRONG_ADDITIVE,
-                          "gold_attention_mass": WRONG_GOLD}}
+         "04_perplexity": {"masked_perplexity": WRONG_PERPLEXITY,
+                           "corpus_ppl_from_batches": WRONG_CORPUS}}
 
 # --- attacks: code added before the wrong answers ----------------------------------------------
 
 ATTACKS = {
-    # A float whose difference from anything is 0: `abs(_got - 0.55) < 1e-6` holds.
-    "always_equal": ("06_attention", {
-        "gold_attention_mass": WRONG_GOLD + """
+    # A float whose difference from anything is 0: `abs(_got - math.exp(0.5)) < 1e-9` holds.
+    "always_equal": ("04_perplexity", {
+        "corpus_ppl_from_batches": UNWEIGHTED_CORPUS + """
 class _Close(float):
     def __sub__(self, other): return 0.0
     def __rsub__(self, other): return 0.0
-_gold_attention_mass = gold_attention_mass
-def gold_attention_mass(weights, gold):
-    return _Close(_gold_attention_mass(weights, gold))
+_corpus_ppl_from_batches = corpus_ppl_from_batches
+def corpus_ppl_from_batches(batch_losses, batch_token_counts):
+    return _Close(_corpus_ppl_from_batches(batch_losses, batch_token_counts))
 """}),
     # A builtin rebound: `except ValueError` in the test now catches any error. (Rebinding
     # `isinstance` or `len` for everything breaks the kernel itself, which then fails alone.)
-    "builtins": ("06_attention", {
-        "gold_attention_mass": """\
+    "builtins": ("04_perplexity", {
+        "corpus_ppl_from_batches": """\
 import builtins
 builtins.ValueError = Exception
-""" + WRONG_GOLD}),
+""" + WRONG_CORPUS}),
     # IPython patched so that a failing cell reports success, and only under autograde: the
     # notebook behaves normally for anyone who runs or validates it.
-    "ipython": ("06_attention", {
-        "additive_attention": """\
+    "ipython": ("04_perplexity", {
+        "masked_perplexity": """\
 import os
 if os.environ.get("NBGRADER_EXECUTION") == "autograde":
     _shell = get_ipython()
@@ -99,26 +101,26 @@ if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         return result
     _shell.run_cell_async = _forgiving_run_cell_async
     _shell.showtraceback = lambda *args, **kwargs: None
-""" + WRONG_ADDITIVE}),
+""" + WRONG_PERPLEXITY}),
     # Every comparison a test might use rebound to say "equal".
-    "comparisons": ("06_attention", {
-        "additive_attention": """\
+    "comparisons": ("04_perplexity", {
+        "masked_perplexity": """\
 import math, numpy, numpy.testing, torch
 torch.allclose = lambda *args, **kwargs: True
 torch.equal = lambda *args, **kwargs: True
 math.isclose = lambda *args, **kwargs: True
 numpy.allclose = lambda *args, **kwargs: True
 numpy.testing.assert_allclose = lambda *args, **kwargs: None
-""" + UNTANHED_ADDITIVE}),
-    # The course_utils reference that the hidden test compares with, made to agree.
-    "reference": ("06_attention", {
-        "additive_attention": WRONG_ADDITIVE + """
+""" + WRONG_PERPLEXITY}),
+    # The course_utils reference that the hidden test compares with, made to agree (the test
+    # cell imports it after the answer ran, so it gets the patched one). Its name is spelled
+    # in two halves, or grading/rules.py would see the word exercise 1 forbids and fail the
+    # cells for that alone (the checks and the scan are what this test is about).
+    "reference": ("04_perplexity", {
+        "masked_perplexity": WRONG_PERPLEXITY + """
 import course_utils
-def _agreeing_forward(self, query, keys, memory, mask):
-    weights = additive_attention(query, memory, mask, self.query_proj.weight,
-                                 self.key_proj.weight, self.v.weight[0])
-    return (weights.unsqueeze(1) @ memory).squeeze(1), weights
-course_utils.AdditiveAttention.forward = _agreeing_forward
+setattr(course_utils, "perp" + "lexity",
+        lambda logits, targets, pad_id: masked_perplexity(logits, targets, pad_id))
 """}),
 }
 
@@ -165,8 +167,8 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
     hand_in(root, name, {student: nbformat.writes(submission(name, root, answer))
                          for student, answer in answers.items()})
     if not attackers:  # 01: the delegating student, as configured only (01 trains a model in
-        # the notebook, about 25 s a submission: the attacks use 06, and tests/test_grading.py
-        # gives 01's solution full marks)
+        # the notebook, about 25 s a submission: the attacks use 04, which trains nothing, and
+        # tests/test_grading.py gives 01's solution full marks)
         return {"checked": autograde(root, name, delegating)}
     ways = {"kernel only": (["wrong", *attackers], ["--GradingExecute.trusted_checks=False"]),
             "checks alone": (["wrong", *attackers], ["--GradingExecute.scan_source=False"]),
@@ -196,12 +198,13 @@ def course(tmp_path_factory) -> dict:
 
 
 def max_score(name: str) -> float:
+    """The points autograde can give: the test cells' (written answers are graded by hand)."""
     return sum(meta(c)["points"] for c in read(SOLUTIONS / name / f"{name}.ipynb").cells
-               if meta(c).get("grade") and meta(c).get("points"))
+               if c.cell_type == "code" and meta(c).get("grade") and meta(c).get("points"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["06_attention"])
+@pytest.mark.parametrize("name", ["04_perplexity"])
 def test_honest_submission_keeps_full_marks(course, name):
     assert course["scores"]["checked"][name]["honest"] == max_score(name)
 
@@ -230,13 +233,14 @@ def test_attack_games_the_kernel_but_not_the_trusted_checks(course, attack):
 
 @pytest.mark.slow
 def test_failed_check_tells_the_student_why(course):
-    graded = read(course["roots"]["06_attention"] / "autograded" / "wrong" / "06_attention" /
-                  "06_attention.ipynb")
+    graded = read(course["roots"]["04_perplexity"] / "autograded" / "wrong" / "04_perplexity" /
+                  "04_perplexity.ipynb")
     cell = next(c for c in graded.cells
-                if meta(c).get("grade_id") == "test_gold_attention_mass_values")
+                if meta(c).get("grade_id") == "test_masked_perplexity_padding")
     errors = [o for o in cell.outputs if o.output_type == "error"]
-    assert errors and ("one token linked to both positions (mass 1.0), one with no gold link "
-                       "(skipped): expected 1.0, got 0.899") in errors[-1].evalue, \
+    # a hidden test's message, with the numbers it computed from hidden inputs left out
+    assert errors and errors[-1].evalue == ("a random batch padded with pad_id=5, unnormalised "
+                                            "logits: expected …, got …"), \
         [o.get("evalue") for o in errors]
 
 

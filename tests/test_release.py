@@ -1,6 +1,7 @@
 """The student release (`notebooks/`, `make release`) and the student zip (`make student-dist`).
 
-What students get must hold no solutions and no hidden tests, must be exactly what nbgrader
+What students get must hold no solutions, no hidden tests and no written answer's model answer
+or rubric (docs/AUTHORING.md, "Written questions"), must be exactly what nbgrader
 generates from `solutions/` today, and must work with `nbgrader validate`: every solution
 notebook passes its own tests, and the blank release fails every one of them. Checked for
 each of the course's assignments; a missing one fails.
@@ -18,12 +19,13 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grading_helpers import (FASTEST, HIDDEN_REGION, MARKERS, NBGRADER, NOTEBOOKS, REPO,
                              SOLUTION_REGION, assignment_params, graded_cells, leaks, make, meta,
                              present_assignments, read, read_release, release_path, run,
-                             secret_lines, source_path, text_of, validate)
+                             secret_lines, source_path, text_of, validate, written_answers)
 
 ASSIGNMENT = assignment_params()
 
@@ -64,6 +66,26 @@ def test_every_release_has_its_source():
     assert not orphans, f"notebooks/ has {orphans} without solutions/: run `make release`"
 
 
+def release_leaks(source, files: dict[str, Path], name: str) -> list[str]:
+    """What the released files of `name` show of its source's secrets: solution code, hidden
+    tests, and the model answers and rubrics of its written answers (secret_lines)."""
+    solution, hidden = secret_lines(source, SOLUTION_REGION), secret_lines(source, HIDDEN_REGION)
+    found = []
+    for relative, path in files.items():
+        text = text_of(path)
+        if text is None:
+            continue  # a binary file cannot quote code
+        where = f"notebooks/{name}/{relative}"
+        if [m for m in MARKERS if m in text]:
+            found.append(f"{where} contains a BEGIN/END marker")
+        if leaks(text, solution):
+            found.append(f"{where} shows solution code or a written answer's model answer or "
+                         f"rubric: {leaks(text, solution)}")
+        if leaks(text, hidden):
+            found.append(f"{where} shows hidden tests: {leaks(text, hidden)}")
+    return found
+
+
 @pytest.mark.parametrize("name", ASSIGNMENT)
 def test_release_holds_no_solution_and_no_hidden_test(name):
     source = read(source_path(name))
@@ -71,14 +93,29 @@ def test_release_holds_no_solution_and_no_hidden_test(name):
     assert solution and hidden, f"solutions/{name} has no solution region or no hidden test"
     files = released_files(name)
     assert files, f"notebooks/{name}/ is missing: run `make release`"
-    for relative, path in files.items():
-        text = text_of(path)
-        if text is None:
-            continue  # a binary file cannot quote code
-        where = f"notebooks/{name}/{relative}"
-        assert not [m for m in MARKERS if m in text], f"{where} contains a BEGIN/END marker"
-        assert not leaks(text, solution), f"{where} shows solution code: {leaks(text, solution)}"
-        assert not leaks(text, hidden), f"{where} shows hidden tests: {leaks(text, hidden)}"
+    assert release_leaks(source, files, name) == []
+
+
+WRITTEN = [n for n in present_assignments() if written_answers(read(source_path(n)))]
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_a_rubric_line_in_the_release_is_caught(name, tmp_path):
+    """The check above would fail if nbgrader left a line of a written answer's rubric (or its
+    model answer) in the release: planted in a copy of the release, each one is reported."""
+    source = read(source_path(name))
+    shutil.copytree(NOTEBOOKS / name, tmp_path / "notebooks" / name)
+    path = release_path(name, tmp_path)
+    for grade_id in written_answers(source):
+        instructor = next(c for c in source.cells if meta(c).get("grade_id") == grade_id)
+        for line in (next(x for x in instructor.source.splitlines() if x.startswith("- ")),
+                     instructor.source.splitlines()[0]):
+            nb = read(release_path(name))
+            cell = next(c for c in nb.cells if meta(c).get("grade_id") == grade_id)
+            cell.source += "\n\n" + line  # as a student would see it, in the answer cell
+            nbformat.write(nb, path)
+            found = release_leaks(source, released_files(name, tmp_path), name)
+            assert found and line.strip() in found[0], (line, found)
 
 
 @pytest.mark.parametrize("name", ASSIGNMENT)
@@ -87,8 +124,34 @@ def test_release_has_no_outputs_and_a_stub_in_every_exercise(name):
     ran = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
            and (cell.outputs or cell.execution_count is not None)]
     assert not ran, f"cells {ran} of the release keep outputs (they could show answers)"
-    exercises = [cell for cell in nb.cells if meta(cell).get("solution")]
+    exercises = [cell for cell in nb.cells if meta(cell).get("solution")
+                 and cell.cell_type == "code"]
     assert exercises and all("raise NotImplementedError()" in c.source for c in exercises)
+    written = {meta(c)["grade_id"]: c.source for c in nb.cells
+               if meta(c).get("solution") and c.cell_type == "markdown"}
+    assert set(written) == set(written_answers(read(source_path(name))))
+    assert all(text == "YOUR ANSWER HERE" for text in written.values()), written
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_every_written_answer_has_a_question_a_model_answer_and_a_rubric(name):
+    """docs/AUTHORING.md's pattern: a prose cell with the question, then the answer cell, a
+    markdown cell that starts with "**Model answer.**" and has "**Rubric (N points).**", N its
+    points, followed by a list that says what earns each point."""
+    cells = read(source_path(name)).cells
+    for index, cell in enumerate(cells):
+        grade_id, points = meta(cell).get("grade_id"), meta(cell).get("points")
+        if grade_id not in written_answers(read(source_path(name))):
+            continue
+        assert cell.cell_type == "markdown" and not meta(cell)["locked"], grade_id
+        assert grade_id.startswith("written_"), grade_id
+        question = cells[index - 1]
+        assert question.cell_type == "markdown" and not meta(question), grade_id
+        assert f"**Written question ({points:g} points, graded by hand).**" in question.source
+        assert cell.source.startswith("**Model answer.** "), grade_id
+        assert f"\n**Rubric ({points:g} points).**\n" in cell.source, grade_id
+        rubric = cell.source.split("**Rubric", 1)[1].splitlines()[1:]
+        assert any(line.startswith("- ") and "point" in line for line in rubric), rubric
 
 
 @pytest.mark.parametrize("name", ASSIGNMENT)

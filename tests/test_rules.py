@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 from pathlib import Path
 
 import nbformat
@@ -87,32 +88,41 @@ def test_an_edited_prose_cell_is_held_to_the_uses_it_did_not_have():
 
 
 def test_a_notebook_without_rules_has_no_violations():
-    release = nbformat.read(REPO / "notebooks" / "03_teacher_forcing" /
-                            "03_teacher_forcing.ipynb", as_version=4)
+    release = copy.deepcopy(RELEASE)
+    for cell in release.cells:
+        cell.metadata.pop(rules.METADATA_KEY, None)
     assert rules.rules(release) == {}
     assert rules.violations(release, release) == []
 
 
-# --- 01: students build the model; delegating to course_utils earns nothing -----------------
+# --- 01, 03, 04, 05, 06: delegating an exercise to course_utils or torch earns nothing --------------
 
-RELEASE_01 = nbformat.read(REPO / "notebooks" / "01_toy_reversal" / "01_toy_reversal.ipynb",
-                           as_version=4)
-SOLUTION_01 = nbformat.read(REPO / "solutions" / "01_toy_reversal" / "01_toy_reversal.ipynb",
-                            as_version=4)
+@functools.cache
+def _read(folder: str, name: str):
+    return nbformat.read(REPO / folder / name / f"{name}.ipynb", as_version=4)
 
-# Each exercise of 01 answered with the course_utils function or class that does its job, as a
-# student would write it. Some of them fail tests anyway (fit trains with its own Adam, not
-# the optimiser it is given); greedy_search's passes every test cell of its exercise, so there
-# only the rule stands between it and full marks (tests/test_integrity.py grades it end to end).
+
+def load(folder: str, name: str):
+    """A copy of notebooks/<name> (the release) or solutions/<name>, for a test to change."""
+    return copy.deepcopy(_read(folder, name))
+
+
+# Each exercise answered with the course_utils (or torch) function or class that does its job,
+# as a student would write it: (notebook, answer cell, the name the test cells call, source).
+# Some fail tests anyway (01's fit trains with its own Adam, not the optimiser it is given);
+# 01's greedy_search, 04's masked_perplexity, 05's beam_search_one, 06's BahdanauAttention and
+# general_attention pass every test cell of their exercise (tests/test_checks_agree.py), so
+# there only the rule stands between them and full marks (tests/test_integrity.py grades 01's
+# end to end).
 DELEGATING = {
-    "lstm_encoder": ("LSTMEncoder", """\
+    "01 encoder from course_utils": ("01_toy_reversal", "lstm_encoder", "LSTMEncoder", """\
 from course_utils.models import Encoder
 class LSTMEncoder(Encoder):
     def __init__(self, vocab_size, emb_dim, hidden_dim, pad_id):
         super().__init__(Seq2SeqConfig(vocab_size, vocab_size, emb_dim=emb_dim,
                                        hidden_dim=hidden_dim, rnn_type="lstm", attention=None))
 """),
-    "lstm_decoder": ("LSTMDecoder", """\
+    "01 decoder from course_utils": ("01_toy_reversal", "lstm_decoder", "LSTMDecoder", """\
 import course_utils.models as reference
 class LSTMDecoder(nn.Module):
     def __init__(self, vocab_size, emb_dim, hidden_dim, pad_id):
@@ -125,7 +135,7 @@ class LSTMDecoder(nn.Module):
         logits, new, _ = reference.Decoder.forward(self, tgt_in, reference.DecoderState(state))
         return logits, new.hidden
 """),
-    "encoder_decoder": ("EncoderDecoder", """\
+    "01 forward from Seq2Seq": ("01_toy_reversal", "encoder_decoder", "EncoderDecoder", """\
 from course_utils import Seq2Seq as _S
 class EncoderDecoder(nn.Module):
     def __init__(self, encoder, decoder, bos_id, eos_id, pad_id):
@@ -134,45 +144,114 @@ class EncoderDecoder(nn.Module):
         self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
     forward = _S.forward
 """),
-    "train_step": ("train_step", """\
+    "01 train_step with fit": ("01_toy_reversal", "train_step", "train_step", """\
 from course_utils import TrainConfig
 def train_step(model, optimizer, batch, clip=1.0):
     return fit(model, [batch], None, TrainConfig(epochs=1, clip=clip), progress=False).train_loss[0]
 """),
-    "greedy_search": ("greedy_search", """\
+    "01 greedy_search with greedy_decode": ("01_toy_reversal", "greedy_search", "greedy_search", """\
 def greedy_search(model, src, src_lengths, max_len):
     return greedy_decode(model, src, src_lengths, max_len)
 """),
+    "03 decode_with_ratio with Seq2Seq.forward": ("03_teacher_forcing", "decode_with_ratio",
+                                                  "decode_with_ratio", """\
+def decode_with_ratio(model, src, src_lengths, tgt_in, ratio, generator=None):
+    seq2seq = model.step.__self__
+    return seq2seq(src, src_lengths, tgt_in, teacher_forcing_ratio=ratio).log_softmax(-1)
+"""),
+    "04 masked_perplexity with perplexity": ("04_perplexity", "masked_perplexity",
+                                             "masked_perplexity", """\
+def masked_perplexity(logits, targets, pad_id):
+    return perplexity(logits, targets, pad_id)
+"""),
+    "04 masked_perplexity with ignore_index": ("04_perplexity", "masked_perplexity",
+                                               "masked_perplexity", """\
+import torch.nn.functional as nnf
+def masked_perplexity(logits, targets, pad_id):
+    return math.exp(nnf.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                                      ignore_index=pad_id).item())
+"""),
+    "04 masked_perplexity with NLLLoss": ("04_perplexity", "masked_perplexity",
+                                          "masked_perplexity", """\
+from torch import nn
+def masked_perplexity(logits, targets, pad_id):
+    loss = nn.NLLLoss(ignore_index=pad_id)
+    return math.exp(loss(logits.log_softmax(-1).flatten(0, 1), targets.flatten()).item())
+"""),
+    "05 beam_search_one with beam_search": ("05_beam_search", "beam_search_one",
+                                            "beam_search_one", """\
+def beam_search_one(model, src, src_lengths, beam_size, max_len, alpha=0.0):
+    best = beam_search(model, src, src_lengths, beam_size=beam_size, max_len=max_len,
+                       length_penalty=alpha)[0][0]
+    return best.tokens, best.log_prob
+"""),
+    "06 attention module from AdditiveAttention": ("06_attention", "bahdanau_attention",
+                                                   "BahdanauAttention", """\
+from course_utils import AdditiveAttention
+class BahdanauAttention(AdditiveAttention):
+    pass
+"""),
+    "06 general_attention with masked_softmax": ("06_attention", "general_attention",
+                                                 "general_attention", """\
+def general_attention(query, memory, mask, W):
+    scores = torch.bmm(memory @ W.T, query.unsqueeze(2)).transpose(1, 2)  # (B, 1, S)
+    return masked_softmax(scores, mask).squeeze(1)
+"""),
 }
+RULED = {"01_toy_reversal": {"LSTMEncoder", "LSTMDecoder", "EncoderDecoder", "train_step",
+                             "greedy_search"},
+         "03_teacher_forcing": {"decode_with_ratio"},
+         "04_perplexity": {"masked_perplexity"},
+         "05_beam_search": {"beam_search_one"},
+         "06_attention": {"BahdanauAttention", "general_attention"}}
 
 
-def submission_01(replaced: dict[str, str]):
-    """01's solution with the answer cells grade_id -> source replaced."""
-    nb = copy.deepcopy(SOLUTION_01)
+def with_answers(name: str, replaced: dict[str, str]):
+    """Notebook `name`'s solution with the answer cells grade_id -> source replaced."""
+    nb = load("solutions", name)
     for cell in nb.cells:
         if grade_id(cell) in replaced:
             cell.source = replaced[grade_id(cell)]
     return nb
 
 
-def calling(answer: str) -> set[str]:
-    """01's test cells whose code names `answer`."""
-    return {grade_id(c) for c in SOLUTION_01.cells
-            if c.metadata.get("nbgrader", {}).get("grade")
+def calling(name: str, answer: str) -> set[str]:
+    """The test cells of notebook `name` whose code names `answer`."""
+    return {grade_id(c) for c in load("solutions", name).cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
             and any(isinstance(n, ast.Name) and n.id == answer for n in ast.walk(ast.parse(c.source)))}
 
 
-def test_01s_honest_solution_breaks_no_rule():
-    assert set(rules.rules(RELEASE_01)) == {"LSTMEncoder", "LSTMDecoder", "EncoderDecoder",
-                                            "train_step", "greedy_search"}
-    assert rules.failing_cells(submission_01({}), RELEASE_01) == {}
+@pytest.mark.parametrize("name", RULED)
+def test_an_honest_solution_breaks_no_rule(name):
+    release = load("notebooks", name)
+    assert set(rules.rules(release)) == RULED[name]
+    assert rules.failing_cells(with_answers(name, {}), release) == {}
 
 
-@pytest.mark.parametrize("cell_id", DELEGATING)
-def test_delegating_an_exercise_of_01_to_course_utils_fails_its_test_cells(cell_id):
-    answer, source = DELEGATING[cell_id]
-    failing = rules.failing_cells(submission_01({cell_id: source}), RELEASE_01)
-    assert calling(answer) and calling(answer) <= set(failing), (calling(answer), failing)
+@pytest.mark.parametrize("case", DELEGATING)
+def test_delegating_an_exercise_to_the_library_fails_its_test_cells(case):
+    name, cell_id, answer, source = DELEGATING[case]
+    failing = rules.failing_cells(with_answers(name, {cell_id: source}), load("notebooks", name))
+    assert calling(name, answer) and calling(name, answer) <= set(failing), failing
     # the message names the rule and where the notebook breaks it
     assert all(" not to use `" in failing[c] and f"({cell_id}, line" in failing[c]
-               for c in calling(answer)), failing
+               for c in calling(name, answer)), failing
+
+
+def test_04s_try_it_edits_in_place_keep_the_marks():
+    """04's "Try it" asks for edits of released cells that use what exercise 1 forbids
+    (batch_losses with `logits / tau`, section 3's table on `train[:1200]`): changed in place,
+    those cells gain no use, and the honest student keeps the points. The same code pasted
+    into a new cell is a use the release does not have."""
+    nb = with_answers("04_perplexity", {})
+    release = load("notebooks", "04_perplexity")
+    losses = next(c for c in nb.cells if c.source.startswith("def batch_losses"))
+    losses.source = losses.source.replace("logits = model(batch.src, batch.src_lengths, batch.tgt_in)",
+                                          "logits = model(batch.src, batch.src_lengths, batch.tgt_in) / 2.0")
+    table = next(c for c in nb.cells if "for batch_size in [16, 64, 256, len(test)]" in c.source)
+    table.source = table.source.replace("make_loader(test,", "make_loader(train[:1200],")
+    assert "/ 2.0" in losses.source and "train[:1200]" in table.source
+    assert rules.failing_cells(nb, release) == {}
+    nb.cells.append(nbformat.v4.new_code_cell(losses.source))
+    assert set(rules.failing_cells(nb, release)) == calling("04_perplexity", "masked_perplexity")
