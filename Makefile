@@ -60,9 +60,10 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-# A synthetic class of one assignment (bench/grade_class.py: 16 submissions of
+# A synthetic class of one assignment (bench/grade_class.py: 8 submissions of
 # 03_teacher_forcing by default), graded three ways side by side: submissions per minute and
-# parallel efficiency. About 4 minutes on 2 cores, so not part of `make bench`.
+# parallel efficiency (README.md, "Grading a class"). About 4 minutes on 2 cores, so not part
+# of `make bench`.
 # ARGS: --students N, --assignment NAME, --ways N, --json FILE.
 bench-class: $(STAMP) bubblewrap
 	OMP_NUM_THREADS=1 $(BIN)/python bench/grade_class.py $(ARGS)

@@ -131,6 +131,36 @@ def dask_cluster(ways: int, certs: Path):
     return cluster, certs / "client"
 
 
+def grade_each_way(courses: dict[str, Path], ways: dict[str, tuple], kinds: dict[str, str],
+                   failed: list[str]) -> tuple[dict, dict]:
+    """Grade `courses[way]` each way (way -> (workers, the driver's options)); (runs: way ->
+    its numbers, reports: way -> its report). What went wrong is added to `failed`."""
+    runs, reports = {}, {}
+    for way, (workers, options) in ways.items():
+        print(f"=== {way}: {len(kinds)} submissions", flush=True)
+        busy = busy_cpu_seconds()
+        seconds, done = timed_grade(courses[way], *options)
+        busy = busy_cpu_seconds() - busy
+        summary = [line for line in done.stdout.splitlines()
+                   if line.startswith("grade: ") and " ok, " in line]
+        report_file = courses[way] / "grading-report.json"
+        if done.returncode not in (0, 1) or not summary or not report_file.is_file():
+            print(done.stdout)  # the driver itself failed (1: a submission failed, expected)
+            failed.append(f"{way}: the driver exited with {done.returncode}")
+            continue
+        print(summary[-1], flush=True)
+        reports[way] = json.loads(report_file.read_text())
+        failed += [f"{way}: {w}" for w in wrong_results(reports[way], kinds)]
+        runs[way] = {"seconds": round(seconds, 1), "workers": workers,
+                     "per_minute": round(len(kinds) / seconds * 60, 2),
+                     "busy_cores": round(busy / seconds, 2)}
+    if reports:
+        first_way, first = next(iter(reports.items()))
+        failed += [f"{way}: not what {first_way} gave" for way, report in reports.items()
+                   if verdicts(report) != verdicts(first)]
+    return runs, reports
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=8, help="class size (default 8)")
@@ -142,41 +172,21 @@ def main(argv=None) -> int:
     os.environ["OMP_NUM_THREADS"] = "1"  # the Dask workers inherit it, as `make grade` sets it
     name, n = args.assignment, args.ways
     load_before = os.getloadavg()[0]  # others' work on this machine skews every number
-    runs, reports, failed = {}, {}, []
+    failed = []
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
         tmp = Path(tmp)
         template = grading_helpers().released_course(tmp / "template", name)
         kinds = hand_in_class(template, name, args.students)
-        ways = {"JOBS=1": ("--jobs", 1), f"JOBS={n}": ("--jobs", n), f"Dask, {n} workers": ()}
-        courses = {way: shutil.copytree(template, tmp / f"course{i}")
-                   for i, way in enumerate(ways)}
         start = time.perf_counter()
         cluster, client_certs = dask_cluster(n, tmp / "dask-certs")
         cluster_seconds = time.perf_counter() - start
-        ways[f"Dask, {n} workers"] = ("--dask-scheduler", cluster.scheduler_address,
-                                      "--certs", client_certs)
+        ways = {"JOBS=1": (1, ("--jobs", 1)), f"JOBS={n}": (n, ("--jobs", n)),
+                f"Dask, {n} workers": (n, ("--dask-scheduler", cluster.scheduler_address,
+                           "--certs", client_certs))}
+        courses = {way: shutil.copytree(template, tmp / f"course{i}")
+                   for i, way in enumerate(ways)}
         with cluster:
-            for way, options in ways.items():
-                print(f"=== {way}: {args.students} submissions of {name}", flush=True)
-                busy = busy_cpu_seconds()
-                seconds, done = timed_grade(courses[way], *options)
-                busy = busy_cpu_seconds() - busy
-                report_file = courses[way] / "grading-report.json"
-                if not report_file.is_file():
-                    print(done.stdout)
-                    failed.append(f"{way}: no report (exit status {done.returncode})")
-                    continue
-                print(next(line for line in done.stdout.splitlines()
-                           if line.startswith("grade: ") and " ok, " in line), flush=True)
-                reports[way] = json.loads(report_file.read_text())
-                failed += [f"{way}: {w}" for w in wrong_results(reports[way], kinds)]
-                runs[way] = {"seconds": round(seconds, 1), "workers": 1 if way == "JOBS=1" else n,
-                             "per_minute": round(args.students / seconds * 60, 2),
-                             "busy_cores": round(busy / seconds, 2)}
-    if reports:
-        first = verdicts(next(iter(reports.values())))
-        failed += [f"{way}: not what {next(iter(reports))} gave" for way, report
-                   in reports.items() if verdicts(report) != first]
+            runs, reports = grade_each_way(courses, ways, kinds, failed)
 
     mix = ", ".join(f"{KINDS.count(kind)} {kind}" for kind in dict.fromkeys(KINDS))
     print(f"\n{args.students} submissions of {name} ({mix} in every {len(KINDS)}), "
@@ -185,7 +195,7 @@ def main(argv=None) -> int:
     print(f"{'':<20}{'seconds':>10}{'per minute':>14}{'efficiency':>14}{'busy cores':>14}")
     one = runs.get("JOBS=1")
     for way, run in runs.items():
-        if one:
+        if one:  # throughput of N ways / (N x throughput of one)
             run["efficiency"] = round(run["per_minute"] / (run["workers"] * one["per_minute"]), 3)
         efficiency = f"{run['efficiency']:.2f}" if "efficiency" in run else "-"
         print(f"{way:<20}{run['seconds']:>10.1f}{run['per_minute']:>14.2f}{efficiency:>14}"
