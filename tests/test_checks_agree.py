@@ -807,6 +807,22 @@ def test_an_answer_is_always_the_students_even_if_a_prose_cell_defines_it():
 # Each attack is a test that passes only if the defence holds, next to an honest variant that
 # must keep passing. Missing defences are marked xfail(strict=True): the reason says what to fix.
 
+def _fit_on_reversal(sizes: dict, config, valid_batch_size: int) -> dict:
+    """The state_dict of a course_utils Seq2Seq of `sizes` trained by fit on the reversal
+    splits as a notebook's training cell trains it (seeded, the best epoch kept)."""
+    from course_utils import Seq2Seq, Seq2SeqConfig, Vocab, fit, make_loader, reversal_splits, set_seed
+    train_pairs, valid_pairs, _ = reversal_splits()
+    vocab = Vocab.build([list(s) for s, _ in train_pairs])
+    set_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), **sizes))
+    batches = [make_loader(pairs, vocab, vocab, batch_size=size, seed=0, shuffle=shuffle,
+                           src_tokenize=list, tgt_tokenize=list)
+               for pairs, size, shuffle in ((train_pairs, 64, True),
+                                            (valid_pairs, valid_batch_size, False))]
+    fit(model, *batches, config, progress=False)
+    return model.state_dict()
+
+
 @functools.cache
 def trained_reversal_weights() -> dict:
     """Weights like those of 01's `model` after its training cell (section 5), which
@@ -814,20 +830,9 @@ def trained_reversal_weights() -> dict:
     cell trains them (Adam at 0.002, clipping at 1, the best epoch kept), for 12 epochs rather
     than 10 so that the result (97% on the test strings, with 1 or 2 threads) is well clear of
     the cell's 90%; once per test run, about 20 s."""
-    from course_utils import (Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, fit, make_loader,
-                              reversal_splits, set_seed)
-    train_pairs, valid_pairs, _ = reversal_splits()
-    vocab = Vocab.build([list(s) for s, _ in train_pairs])
-    set_seed(0)
-    model = Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), emb_dim=32, hidden_dim=128,
-                                  rnn_type="lstm", attention=None))
-    batches = {name: make_loader(pairs, vocab, vocab, batch_size=64, seed=0, shuffle=shuffle,
-                                 src_tokenize=list, tgt_tokenize=list)
-               for name, pairs, shuffle in (("train", train_pairs, True),
-                                            ("valid", valid_pairs, False))}
-    fit(model, batches["train"], batches["valid"],
-        TrainConfig(epochs=12, lr=2e-3, clip=1.0, device="cpu"), progress=False)
-    return model.state_dict()
+    from course_utils import TrainConfig
+    return _fit_on_reversal(dict(emb_dim=32, hidden_dim=128, rnn_type="lstm", attention=None),
+                            TrainConfig(epochs=12, lr=2e-3, clip=1.0, device="cpu"), 64)
 
 
 def _trained_reversal_model(namespace: dict) -> None:
@@ -849,18 +854,9 @@ def trained_attention_weights() -> dict:
     trains them (5 epochs, Adam at 0.001, the best epoch kept), with the course's attention
     module (the solution's computes the same function). 99% on the test strings, against the
     cell's 95%; once per test run, about 10 s."""
-    from course_utils import (Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, fit, make_loader,
-                              reversal_splits, set_seed)
-    train_pairs, valid_pairs, _ = reversal_splits()
-    vocab = Vocab.build([list(s) for s, _ in train_pairs])
-    set_seed(0)
-    model = Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), emb_dim=32, hidden_dim=64,
-                                  attn_dim=32, rnn_type="gru"))
-    batches = [make_loader(pairs, vocab, vocab, batch_size=size, shuffle=shuffle,
-                           src_tokenize=list, tgt_tokenize=list)
-               for pairs, size, shuffle in ((train_pairs, 64, True), (valid_pairs, 256, False))]
-    fit(model, *batches, TrainConfig(epochs=5, lr=1e-3, device="cpu"), progress=False)
-    return model.state_dict()
+    from course_utils import TrainConfig
+    return _fit_on_reversal(dict(emb_dim=32, hidden_dim=64, attn_dim=32, rnn_type="gru"),
+                            TrainConfig(epochs=5, lr=1e-3, device="cpu"), 256)
 
 
 def _trained_attention_model(namespace: dict) -> None:
