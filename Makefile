@@ -50,8 +50,12 @@ bubblewrap:
 lint: $(STAMP)
 	$(BIN)/ruff check
 
+# One pytest worker per core (pytest-xdist), each test file kept whole on one worker
+# (`--dist loadfile`): nbval runs a notebook's cells in order in one kernel, and the grading
+# tests share a graded course per module. TEST_JOBS=0 runs everything in this process.
+TEST_JOBS ?= auto
 test: $(STAMP) lint chromium bubblewrap
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # Unit tests only (no notebooks, no grading round trip): seconds.
 unit: $(STAMP)
