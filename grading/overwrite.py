@@ -205,7 +205,9 @@ class OverwriteTestCells(OverwriteCells):
             present = self._grade_ids(nb)
             if grade_id not in max_scores or grade_id in present:
                 continue
-            self.log.warning("Test cell %s is missing from the submission: putting it back",
+            # a graded cell that is also an answer is a written answer (graded by hand)
+            kind = "Written-answer cell" if grade_id in solution_ids else "Test cell"
+            self.log.warning("%s %s is missing from the submission: putting it back", kind,
                              grade_id)
             # after the nearest cell that precedes it in the release and is still there
             earlier = released[:released.index(grade_id)] if grade_id in released else released

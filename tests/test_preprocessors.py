@@ -54,6 +54,9 @@ def source_notebook():
             "test_rev", grade=True, locked=True, points=2),
         nbgrader_cell(new_code_cell("assert rev('ab') == 'ba'"), "test_rev_str",
                       grade=True, locked=True, points=1),
+        nbgrader_cell(new_markdown_cell("Why reverse?\n\n=== BEGIN MARK SCHEME ===\nAny.\n"
+                                        "=== END MARK SCHEME ==="), "why", grade=True,
+                      solution=True, points=2),  # a written answer, graded by hand
     ])
 
 
@@ -143,7 +146,7 @@ def run_and_score(nb) -> dict[str, float]:
                     "error", ename=type(error).__name__, evalue=str(error),
                     traceback=traceback.format_exception_only(error)))
     return {c.metadata.nbgrader["grade_id"]: utils.determine_grade(c)[0]
-            for c in nb.cells if utils.is_grade(c)}
+            for c in nb.cells if utils.is_grade(c) and c.cell_type == "code"}
 
 
 def grade(config, nb, resources):
@@ -184,6 +187,18 @@ def test_a_duplicated_answer_cell_is_repaired(config, release, resources, caplog
         graded = sanitize(config, nb, resources)
     assert len(by_id(graded, "rev")) == 1
     assert "rev" in caplog.text and "more than once" in caplog.text
+    assert run_and_score(graded) == FULL_MARKS
+
+
+@pytest.mark.parametrize("deleted, logged", [("test_rev_str", "Test cell test_rev_str"),
+                                               ("why", "Written-answer cell why")])
+def test_a_deleted_graded_cell_is_put_back_and_named_for_what_it_is(
+        config, release, resources, caplog, deleted, logged):
+    nb = answered(release)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != deleted]
+    graded = sanitize(config, nb, resources)
+    assert len(by_id(graded, deleted)) == 1
+    assert f"{logged} is missing from the submission: putting it back" in caplog.text
     assert run_and_score(graded) == FULL_MARKS
 
 
