@@ -9,7 +9,8 @@ tests) and its release `notebooks/NN_name/NN_name.ipynb`. nbgrader marks cells i
 may end with a `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region. A written answer
 (`grade: true` and `solution: true`, a markdown cell: docs/AUTHORING.md) holds the model
 answer and the rubric, has no region, and is released as "YOUR ANSWER HERE"; autograde leaves
-it to be graded by hand.
+it to be graded by hand. TINY, an assignment of each kind of cell, is built in code
+(tiny_assignment) into the temporary courses of the tests that grade it.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.api import Gradebook
 
 from grading.config import COURSE_ID
@@ -42,9 +44,13 @@ NBGRADER = BIN / "nbgrader"
 # The course's assignments (README.md); every one must exist.
 ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
                "05_beam_search", "06_attention"]
-# The quickest to run (about 6 s under validate; 01 trains a model, about 25 s): the grading
-# edge cases use it.
+# The quickest of the course's to run (about 6 s under validate; 01 trains a model, about
+# 25 s): the tests that need a real notebook of the course use it.
 FASTEST = "03_teacher_forcing"
+# A tiny assignment built in code (tiny_assignment below; about 7 s an autograde, nearly all
+# of it nbgrader's and the kernel's start, against about 13 s for FASTEST): the tests of
+# grading's mechanics, which do not depend on what is graded, use it.
+TINY = "00_tiny"
 
 # nbgrader's delimiters (ClearSolutions, ClearHiddenTests): a line containing one of these.
 SOLUTION_REGION = ("BEGIN SOLUTION", "END SOLUTION")
@@ -190,6 +196,108 @@ def leaks(text: str, secrets: set[str], quote_length: int = 30) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# A tiny assignment, built in code: what grading's mechanics need of a notebook, in seconds.
+
+def nbgrader_cell(source: str, grade_id: str, *, solution=False, grade=False, points=0,
+                  locked=False, markdown=False) -> nbformat.NotebookNode:
+    """A cell with nbgrader's metadata (docs/AUTHORING.md, "Cell kinds"), its id its grade_id
+    as `make notebooks` gives it: a code cell, or a markdown one (a written answer)."""
+    cell = (new_markdown_cell if markdown else new_code_cell)(source)
+    cell.id = grade_id
+    cell.metadata["nbgrader"] = {"grade": grade, "grade_id": grade_id, "locked": locked,
+                                 "schema_version": 3, "solution": solution, "task": False}
+    if grade:
+        cell.metadata["nbgrader"]["points"] = points
+    return cell
+
+
+def assignment_notebook(cells: list) -> nbformat.NotebookNode:
+    """A notebook of `cells` for the course's kernel, as the assignments are."""
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
+def setup_cell() -> nbformat.NotebookNode:
+    """The read-only setup cell every notebook of the course opens with (it imports torch and
+    course_utils, and says what to do when the kernel cannot)."""
+    source = (REPO / "notebook_sources" / "setup_cell.py").read_text().rstrip("\n")
+    return nbgrader_cell(source, "setup", locked=True)
+
+
+TINY_LENGTHS = '''\
+def lengths(ids):
+    """(B,) long: how many tokens of each row of `ids` (B, T) long are not <pad>."""
+    ### BEGIN SOLUTION
+    return (ids != PAD_ID).sum(dim=1)
+    ### END SOLUTION'''
+
+TINY_TEST_LENGTHS = '''\
+_got = lengths(torch.tensor([[5, 6, PAD_ID], [7, PAD_ID, PAD_ID]]))
+assert _got.tolist() == [2, 1], f"expected the lengths [2, 1], got {_got.tolist()}"
+### BEGIN HIDDEN TESTS
+_got = lengths(torch.tensor([[PAD_ID, PAD_ID], [4, 5]]))
+assert _got.tolist() == [0, 2], f"a row of padding only, then one without: got {_got.tolist()}"
+### END HIDDEN TESTS'''
+
+TINY_SHIFT = '''\
+def shift_right(tgt):
+    """(B, T) long: the decoder's inputs for targets `tgt` (B, T) long: <s>, then `tgt`
+    without its last token."""
+    ### BEGIN SOLUTION
+    bos = torch.full_like(tgt[:, :1], BOS_ID)  # (B, 1)
+    return torch.cat([bos, tgt[:, :-1]], dim=1)  # (B, T)
+    ### END SOLUTION'''
+
+TINY_TEST_SHIFT = '''\
+_got = shift_right(torch.tensor([[5, 6, 7]]))
+assert _got.tolist() == [[BOS_ID, 5, 6]], f"expected [[{BOS_ID}, 5, 6]], got {_got.tolist()}"
+### BEGIN HIDDEN TESTS
+_got = shift_right(torch.tensor([[8], [9]]))
+assert _got.tolist() == [[BOS_ID], [BOS_ID]], f"one token a row: got {_got.tolist()}"
+### END HIDDEN TESTS'''
+
+TINY_WRITTEN = '''\
+**Model answer.** The decoder reads <s> first because it predicts each token from the tokens
+before it, and the first token has none: <s> stands for "nothing yet".
+
+**Rubric (2 points).**
+- 1 point: each token is predicted from the ones before it.
+- 1 point: the first has none before it, so <s> takes their place.'''
+
+
+def tiny_assignment() -> nbformat.NotebookNode:
+    """TINY's source notebook: the course's setup cell, two exercises (3 autograded points,
+    each test cell with hidden tests, all using course_utils' special tokens, so a kernel
+    that cannot import course_utils loses them) and a 2-point written answer."""
+    return assignment_notebook([
+        new_markdown_cell("# 00 — A tiny assignment\n\nTwo exercises on padded batches.",
+                          id="intro"),
+        setup_cell(),
+        new_code_cell("import torch\n\nfrom course_utils.data import BOS_ID, PAD_ID",
+                      id="imports"),
+        nbgrader_cell(TINY_LENGTHS, "lengths", solution=True),
+        nbgrader_cell(TINY_TEST_LENGTHS, "test_lengths", grade=True, points=1, locked=True),
+        nbgrader_cell(TINY_SHIFT, "shift_right", solution=True),
+        nbgrader_cell(TINY_TEST_SHIFT, "test_shift_right", grade=True, points=2, locked=True),
+        new_markdown_cell("**Written question (2 points, graded by hand).** Why does the "
+                          "decoder read <s> first? In one or two sentences.\n\nWrite your "
+                          "answer in the cell below.", id="question"),
+        nbgrader_cell(TINY_WRITTEN, "written_bos", solution=True, grade=True, points=2,
+                      markdown=True),
+    ])
+
+
+def write_source(root: Path, name: str, nb) -> Path:
+    """Write `nb` as assignment `name`'s source notebook in course folder `root`."""
+    path = source_path(name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
 # Submissions: the release with its solution cells filled in, as a student would hand it in.
 
 def answer(source_cell) -> str:
@@ -297,8 +405,9 @@ _release_locks: dict[str, threading.Lock] = {}
 _release_locks_lock = threading.Lock()
 
 
-def released_course(root: Path, name: str = FASTEST) -> Path:
-    """A course directory `root` with assignment `name` from solutions/, released.
+def released_course(root: Path, name: str) -> Path:
+    """A course directory `root` with assignment `name` from solutions/ (TINY: built by
+    tiny_assignment), released.
 
     `make release` runs once per assignment and test run (about 5 s each: nbgrader's start);
     every course gets a copy of that course (solutions/, notebooks/, gradebook.db), which is
@@ -311,7 +420,10 @@ def released_course(root: Path, name: str = FASTEST) -> Path:
         if name not in _releases:
             template = Path(tempfile.mkdtemp(prefix=f"released-{name}-"))
             atexit.register(shutil.rmtree, template, ignore_errors=True)
-            shutil.copytree(SOLUTIONS / name, template / "solutions" / name)
+            if name == TINY:
+                write_source(template, TINY, tiny_assignment())
+            else:
+                shutil.copytree(SOLUTIONS / name, template / "solutions" / name)
             make("release", COURSE_DIR=template)
             _releases[name] = template
     shutil.copytree(_releases[name], root, dirs_exist_ok=True)
@@ -328,7 +440,7 @@ def hand_in(root: Path, name: str, texts: dict[str, str]) -> None:
 
 def hand_in_answers(root: Path, name: str, answers: dict[str, str]) -> None:
     """student -> the code they put in every solution cell of `name`'s release (a one-answer
-    assignment, as the tiny ones of the attack and cluster tests), handed in."""
+    assignment, as tests/test_integrity_attacks.py's), handed in."""
     texts = {}
     for student, code in answers.items():
         nb = read(root / "notebooks" / name / f"{name}.ipynb")
@@ -352,7 +464,7 @@ def new_gradebook(db: Path):
         os.environ["PATH"] = path
 
 
-def gradebook_rows(db: Path, name: str = FASTEST) -> tuple[dict, list]:
+def gradebook_rows(db: Path, name: str) -> tuple[dict, list]:
     """(rows per table, sorted (student, test cell, score) of every grade of assignment `name`)."""
     con = sqlite3.connect(db)
     try:
@@ -393,11 +505,11 @@ def assert_second_run_changed_nothing(graded, submissions: int) -> None:
     assert graded.scores[1] == graded.scores[0]
 
 
-def record_run(graded, printed: str) -> None:
-    """Add one grading run of `graded.root` to `graded`: what the driver printed, then the
-    report, the gradebook's rows per table and its scores as they are after the run."""
+def record_run(graded, printed: str, name: str) -> None:
+    """Add one grading run of assignment `name` in `graded.root` to `graded`: what the driver
+    printed, then the report, the gradebook's rows per table and its scores after the run."""
     graded.runs.append(printed)
     graded.reports.append(json.loads((graded.root / "grading-report.json").read_text()))
-    counts, scores = gradebook_rows(graded.root / "gradebook.db")
+    counts, scores = gradebook_rows(graded.root / "gradebook.db", name)
     graded.counts.append(counts)
     graded.scores.append(scores)

@@ -1,6 +1,7 @@
 """grading/dask_executor.py: grading on a Dask cluster gives what grading on this machine gives.
 
-In a temporary course with the quickest assignment released, four students hand in:
+In a temporary course with the tiny assignment (grading_helpers.TINY) released, four students
+hand in:
     solution  the solution                                      full marks
     partial   the release with its second exercise unanswered   some of the marks
     dies      `os._exit(1)` in a cell: the kernel dies          failed, on its worker
@@ -13,7 +14,7 @@ then the Dask path runs again (nothing changed: nothing to grade) and with --for
 solution (graded again: the same rows, not new ones). The Dask path grades the canary (the
 solution, thrown away) first, on the workers, and has it cached on the --force run; the copy
 is graded with --no-canary, as what it is compared on is the students' results (the canary
-of `make grade JOBS=2` is tests/test_grading_robust.py's). About 90 s.
+of `make grade JOBS=2` is tests/test_grading_robust.py's). About 60 s.
 """
 from __future__ import annotations
 
@@ -32,15 +33,14 @@ import pytest
 
 from grading.certs import ROLES, security
 from grading.config import CANARY_STUDENT
-from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
-                             exercises, gradebook_rows, grading_processes, hand_in, make,
-                             points, read, record_run, released_course, run,
-                             solution_running_first, source_path, submission,
-                             written_answers)
+from grading_helpers import (REPO, TINY, assert_second_run_changed_nothing, exercises,
+                             gradebook_rows, grading_processes, hand_in, make, points, read,
+                             record_run, released_course, run, solution_running_first,
+                             source_path, submission, written_answers)
 
 pytestmark = pytest.mark.slow
 
-NAME = FASTEST
+NAME = TINY  # what is compared is how a submission is graded, not what it holds
 LIMITS = ["--timeout", 60, "--memory", 2048, "--max-output", 5]
 STUDENTS = ["badjson", "dies", "partial", "solution"]
 
@@ -76,9 +76,7 @@ def make_grade(course: Path, *args, **variables) -> str:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
-    if not (SOLUTIONS / NAME).is_dir():
-        pytest.skip(f"solutions/{NAME} does not exist yet")
-    root = released_course(tmp_path_factory.mktemp("dask"))
+    root = released_course(tmp_path_factory.mktemp("dask"), NAME)
     second = exercises(read(source_path(NAME, root)))[1][0]  # the second exercise
     hand_in(root, NAME, {
         "solution": nbformat.writes(submission(NAME, root)),
@@ -109,18 +107,19 @@ def grade_both_ways(root: Path, local: Path, tag: str) -> Graded:
         assert address.startswith("tls://127.0.0.1:"), address
         printed = make_grade(root, DASK=address, CERTS=certs)
         assert (root / "grading-report.json").is_file(), printed
-        record_run(result, printed)
+        record_run(result, printed, NAME)
         again = [sys.executable, "-m", "grading.parallel", "--course", root,
                  "--dask-scheduler", address, "--certs", certs / "client", *LIMITS]
-        record_run(result, run(again, check=False).stdout)                    # nothing changed
-        record_run(result, run([*again, "--force", "--student", "solution"], check=False).stdout)
+        record_run(result, run(again, check=False).stdout, NAME)              # nothing changed
+        record_run(result, run([*again, "--force", "--student", "solution"], check=False).stdout,
+                   NAME)
     return result
 
 
 def test_dask_grades_as_this_machine_does(graded):
     assert report_rows(graded.root) == report_rows(graded.local), graded.runs[0]
-    assert graded.scores[0] == gradebook_rows(graded.local / "gradebook.db")[1]
-    assert graded.counts[0] == gradebook_rows(graded.local / "gradebook.db")[0]
+    assert graded.scores[0] == gradebook_rows(graded.local / "gradebook.db", NAME)[1]
+    assert graded.counts[0] == gradebook_rows(graded.local / "gradebook.db", NAME)[0]
     assert sorted(p.relative_to(graded.root) for p in (graded.root / "autograded").rglob("*")) \
         == sorted(p.relative_to(graded.local) for p in (graded.local / "autograded").rglob("*"))
 

@@ -3,8 +3,9 @@ join it, and grading on it through faults (grading/dask_executor.py, grading/cer
 
 The cluster is `dask scheduler` and two `dask worker` processes (nanny, one thread each),
 started with the scheduler's and the workers' folders of `make grade-certs`; the driver is
-`python -m grading.parallel` with the client's. The class hands in a tiny assignment, 00_dask
-(one function, one test cell: a few seconds to grade), so the faults cost little:
+`python -m grading.parallel` with the client's. The class hands in the tiny assignment,
+grading_helpers.TINY (two functions, the solution handed in: about 7 s to grade, nearly all of
+it nbgrader's and the kernel's start), so the faults cost little:
     refused    a client or a worker with another CA's keys, one with none, plain TCP
     worker     a worker SIGKILLed as it starts grading: its submission is graded again
                elsewhere, exactly once, and what it had started is gone
@@ -14,14 +15,13 @@ started with the scheduler's and the workers' folders of `make grade-certs`; the
 and, without a cluster: the keys' layout and modes, tcp:// refused without --insecure, a worker
 key where the sandbox mounts refused, and the report on disk after every recorded submission.
 Every process a test starts carries a tag in its environment and is gone at teardown (the
-fixtures check). test_grading_dask.py grades the course's own notebook 01 on a TLS
-LocalCluster and compares it with `make grade JOBS=2`.
+fixtures check). test_grading_dask.py grades the tiny assignment on a TLS LocalCluster too,
+and compares it with `make grade JOBS=2`.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -34,7 +34,6 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grading.certs import make_certs, security
 from grading.config import WORKDIR_ENV
@@ -43,50 +42,24 @@ from grading.executors import Outcome
 from grading.parallel import grade, main as grade_main
 from grading.report import find_submissions
 from grading.submission import MARKER, Limits
-from grading_helpers import BIN, environment, gradebook_rows, hand_in_answers, make
+from grading_helpers import (BIN, TINY, environment, gradebook_rows, hand_in, points,
+                             released_course, submission, tiny_assignment, written_answers)
 
 pytestmark = pytest.mark.slow
 
-NAME = "00_dask"
+NAME = TINY
 LIMITS = ["--timeout", "60", "--memory", "2048", "--max-output", "5"]
-RIGHT, BLANK = "def double(x):\n    return 2 * x\n", "raise NotImplementedError()\n"
 WAIT = 60  # seconds: the longest any one step may take before a test fails
+_TESTS, _WRITTEN = points(tiny_assignment()), written_answers(tiny_assignment())
+FULL = sum(_TESTS.values())        # the solution's score: every test cell's points
+CELLS = len(_TESTS) + len(_WRITTEN)  # grade rows of a submission: test cells, written answers
 
 
-def _cell(source, grade_id, **flags):
-    cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3, "solution": False,
-                                 "grade": False, "locked": False, **flags}
-    return cell
-
-
-def tiny_notebook() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Double\n\nWrite `double(x)`."),
-        _cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-              "double", solution=True),
-        _cell('assert double(2) == 4, f"double(2): expected 4, got {double(2)}"\n'
-              "### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS",
-              "test_double", grade=True, points=1, locked=True),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("release")
-    (course / "solutions" / NAME).mkdir(parents=True)
-    nbformat.write(tiny_notebook(), course / "solutions" / NAME / f"{NAME}.ipynb")
-    make("release", COURSE_DIR=course)
-    return course
-
-
-def class_of(release: Path, root: Path, answers: dict[str, str]) -> Path:
-    """A course with the release and these students' answers handed in."""
-    shutil.copytree(release, root)
-    hand_in_answers(root, NAME, answers)
+def class_of(root: Path, students: list[str]) -> Path:
+    """A course with NAME released and these students' right answers (the solution) in."""
+    released_course(root, NAME)
+    right = nbformat.writes(submission(NAME, root))
+    hand_in(root, NAME, dict.fromkeys(students, right))
     return root
 
 
@@ -278,13 +251,16 @@ def report(course: Path) -> dict[str, dict]:
 
 
 def recorded(course: Path) -> dict[str, float]:
-    """student -> score of their submission in gradebook.db; asserts no student has two."""
+    """student -> score of their submission in gradebook.db (its written answer waits for
+    formgrader: 0); asserts no student has two."""
     counts, scores = gradebook_rows(course / "gradebook.db", NAME)
-    students = [student for student, _, _ in scores]
-    assert len(students) == len(set(students)) == counts["submitted_assignment"], (counts,
-                                                                                   scores)
-    assert counts["grade"] == counts["submitted_notebook"] == len(students), counts
-    return {student: score for student, _, score in scores}
+    total: dict[str, float] = {}
+    for student, _, score in scores:
+        total[student] = total.get(student, 0.0) + score
+    assert len(total) == counts["submitted_assignment"] == counts["submitted_notebook"], (
+        counts, scores)
+    assert counts["grade"] == CELLS * len(total), counts
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,8 +375,8 @@ def test_a_worker_without_the_course_keys_is_refused(cluster, foreign):
 # ---------------------------------------------------------------------------------------------
 # Faults
 
-def test_a_killed_workers_submission_is_graded_again_exactly_once(cluster, release, tmp_path):
-    course = class_of(release, tmp_path / "course", {"ada": RIGHT})
+def test_a_killed_workers_submission_is_graded_again_exactly_once(cluster, tmp_path):
+    course = class_of(tmp_path / "course", ["ada"])
     driver = cluster.grade(course)
     job = first_job(cluster.tag)
     token = job.environ()[MARKER]
@@ -425,15 +401,14 @@ def test_a_killed_workers_submission_is_graded_again_exactly_once(cluster, relea
     lines = [line for line in out.splitlines() if line.startswith(("ok ", "failed "))]
     assert [line.split()[:2] for line in lines] == [["ok", f"ada/{NAME}"]], out
     assert {s: (r["status"], r["score"]) for s, r in report(course).items()} == {
-        "ada": ("ok", 1.0)}, out
-    assert recorded(course) == {"ada": 1.0}
+        "ada": ("ok", FULL)}, out
+    assert recorded(course) == {"ada": FULL}
     assert "Traceback" not in out, out
 
 
-def test_an_interrupted_or_killed_driver_grades_only_what_is_missing(cluster, release,
-                                                                    tmp_path):
+def test_an_interrupted_or_killed_driver_grades_only_what_is_missing(cluster, tmp_path):
     students = ["ada", "bob", "cy"]
-    course = class_of(release, tmp_path / "course", dict.fromkeys(students, RIGHT))
+    course = class_of(tmp_path / "course", students)
 
     # Ctrl-C once the first submission is recorded
     driver = cluster.grade(course)
@@ -444,7 +419,7 @@ def test_an_interrupted_or_killed_driver_grades_only_what_is_missing(cluster, re
     assert "Traceback" not in out, out
     first = report(course)
     assert 1 <= len(first) < 3 and all(r["status"] == "ok" for r in first.values()), first
-    assert recorded(course) == {s: 1.0 for s in first}
+    assert recorded(course) == dict.fromkeys(first, FULL)
 
     # killed outright while it grades (that the report keeps up with each recorded
     # submission, whenever the driver dies: test_the_report_is_written_after_each_submission)
@@ -461,7 +436,7 @@ def test_an_interrupted_or_killed_driver_grades_only_what_is_missing(cluster, re
     out = finish(cluster.grade(course))
     assert f"grade: {3 - len(second)} of 3 submissions to grade" in out, out
     assert f"{3 - len(second)} ok, 0 failed" in out, out
-    assert recorded(course) == dict.fromkeys(students, 1.0)
+    assert recorded(course) == dict.fromkeys(students, FULL)
     assert {s: r["status"] for s, r in report(course).items()} == dict.fromkeys(students, "ok")
 
 
@@ -482,8 +457,8 @@ class _Dying:
         pass
 
 
-def test_the_report_is_written_after_each_submission(release, tmp_path):
-    course = class_of(release, tmp_path / "course", dict.fromkeys(["ada", "bob", "cy"], RIGHT))
+def test_the_report_is_written_after_each_submission(tmp_path):
+    course = class_of(tmp_path / "course", ["ada", "bob", "cy"])
     executor = _Dying(course)
     results = grade(course, find_submissions(course), executor, Limits(), print_fn=print,
                     canary=False)
@@ -491,8 +466,8 @@ def test_the_report_is_written_after_each_submission(release, tmp_path):
     assert executor.seen == [[], ["ada"], ["ada", "bob"]]  # SIGKILLed then, this is on disk
 
 
-def test_a_lost_scheduler_stops_the_run_and_records_nothing(certs, release, tmp_path):
-    course = class_of(release, tmp_path / "course", {"ada": RIGHT, "bob": RIGHT})
+def test_a_lost_scheduler_stops_the_run_and_records_nothing(certs, tmp_path):
+    course = class_of(tmp_path / "course", ["ada", "bob"])
     lonely = Cluster(certs, tmp_path, workers=1)
     try:
         driver = lonely.grade(course)

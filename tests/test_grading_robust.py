@@ -6,7 +6,8 @@ out of gradebook.db, the canary stops a run before anything is recorded and is c
 progress line, sanitized logs, input size measured without stored outputs, processes found
 with psutil.
 
-Then, in a temporary course directory with the quickest assignment released, students hand in:
+Then, in a temporary course directory with the tiny assignment (grading_helpers.TINY) released,
+students hand in:
     solution   the solution (its first cell also prints the kernel's memory limit, and writes
                escape codes and a fake "grade: 42" line to its raw fd 1 and 2)  full marks
     oldoutput  the solution with 8 MB of old stored outputs                       full marks
@@ -21,10 +22,10 @@ Then, in a temporary course directory with the quickest assignment released, stu
     chatty     prints 8 MB                                                        failed
 First the environment is broken (bubblewrap "missing": --SandboxKernelManager.bwrap=/nonexistent):
 plain `make grade` stops at the canary, and with --no-canary the solution fails as not graded;
-neither records anything. Then `make grade JOBS=2` grades them all (small limits: 45 s, 2 GB,
+neither records anything. Then `make grade JOBS=2` grades them all (small limits: 30 s, 2 GB,
 5 MB of output); then the driver runs again (nothing changed: nothing to grade) and once more
 with --force for the solution (graded again: the same rows, not new ones; the canary cached).
-About 80 s.
+About 75 s.
 """
 from __future__ import annotations
 
@@ -52,9 +53,9 @@ from grading.config import CANARY_STUDENT, FLAGS_FILE, WORKDIR_ENV, Limits
 from grading.report import quoted, sanitize
 from grading.submission import (MARKER, grader_side_problem, invalid_notebook, kill_job,
                                 processes_marked, read_flags)
-from grading_helpers import (FASTEST, REPO, SOLUTIONS, assert_second_run_changed_nothing,
-                             gradebook_rows, grading_processes, points, read, record_run,
-                             released_course, run, solution_running_first, written_answers)
+from grading_helpers import (REPO, TINY, assert_second_run_changed_nothing, gradebook_rows,
+                             grading_processes, points, read, record_run, released_course, run,
+                             solution_running_first, written_answers)
 
 slow = pytest.mark.slow
 
@@ -347,8 +348,10 @@ def test_main_passes_nbgrader_options_through_and_refuses_other_unknown_ones(tmp
                           "--SandboxKernelManager.bwrap=/nonexistent"]) == 0  # nothing there
 
 
-NAME = FASTEST
-MEMORY_MB, TIMEOUT, MAX_OUTPUT_MB = 2048, 45, 5  # 45 s: one notebook takes 10-25 s
+NAME = TINY  # what fails, and how, does not depend on what the notebook teaches
+# 30 s: the tiny notebook takes about 8 s to grade on a quiet machine; over 3x that leaves room
+# for two pytest workers grading at once on 2 cores (the endless loop holds a job slot 30 s)
+MEMORY_MB, TIMEOUT, MAX_OUTPUT_MB = 2048, 30, 5
 LIMITS = ["--timeout", TIMEOUT, "--memory", MEMORY_MB, "--max-output", MAX_OUTPUT_MB]
 
 # student -> words the report's reason must contain
@@ -425,15 +428,13 @@ def grade_without_bubblewrap(root: Path) -> Broken:
     with open(root / "grades.csv", newline="") as f:
         grades = list(csv.DictReader(f))
     broken = Broken(stopped, canary_report, unchecked, report(),
-                    gradebook_rows(root / "gradebook.db")[0], grades)
+                    gradebook_rows(root / "gradebook.db", NAME)[0], grades)
     report_path.unlink(missing_ok=True)  # the real run starts afresh
     return broken
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
-    if not (SOLUTIONS / NAME).is_dir():
-        pytest.skip(f"solutions/{NAME} does not exist yet")
     root = released_course(tmp_path_factory.mktemp("course"), NAME)
     def answered(code: str) -> str:
         return solution_running_first(NAME, root, code)
@@ -452,7 +453,7 @@ def graded(tmp_path_factory) -> Graded:
         "nbformat3": json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
                                  "worksheets": [{"cells": []}]}),
         "nometa": json.dumps(release),
-        # jobs start in student order: started first, its 45 s run while the others are
+        # jobs start in student order: started first, its 30 s run while the others are
         # graded (named "loop", it started fourth, and the run took about 10 s longer)
         "aloop": answered("while True:\n    pass"),
         "bomb": answered("_hoard = []\nwhile True:\n    _hoard.append(bytearray(2**26))"),
@@ -474,9 +475,9 @@ def graded(tmp_path_factory) -> Graded:
         sources = grading_sources()
         done = make_grade(root, JOBS=2)
         assert done.returncode != 0, "failed submissions should make `make grade` fail"
-        record_run(result, done.stdout)
-        record_run(result, driver(root, "--jobs", 2))                            # nothing changed
-        record_run(result, driver(root, "--jobs", 2, "--force", "--student", "solution"))
+        record_run(result, done.stdout, NAME)
+        record_run(result, driver(root, "--jobs", 2), NAME)                      # nothing changed
+        record_run(result, driver(root, "--jobs", 2, "--force", "--student", "solution"), NAME)
     result.sources_changed = grading_sources() != sources
     return result
 

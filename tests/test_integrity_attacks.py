@@ -1,8 +1,9 @@
 """Attacks on how autograde scores a test cell, each graded three ways on a tiny assignment.
 
-The assignment, 00_tiny (built below, about 2 s a run), has one exercise, `pair_sum(x, y)`
-returning `(x + y, x - y)`, and two test cells, written in the course's style, that the grader
-replays (grading/replay.py). Students hand in:
+The assignment, 00_pair_sum (built below, with grading_helpers' cells; about 2 s a run), has
+one exercise, `pair_sum(x, y)` returning `(x + y, x - y)`, and two test cells, written in the
+course's style, that the grader replays (grading/replay.py): the attacks read and game those
+cells, so they are this file's, not grading_helpers.TINY's. Students hand in:
     honest, honest_namedtuple, tip_honest   right answers (the last with the common tip
                                             `%config InteractiveShell.ast_node_interactivity
                                             = 'all'`)                          full marks
@@ -30,23 +31,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell
 
-from grading_helpers import NBGRADER, hand_in_answers, make, meta, read, run
+from grading_helpers import (NBGRADER, assignment_notebook, hand_in_answers, make, meta,
+                             nbgrader_cell, read, run, write_source)
 
 pytestmark = pytest.mark.slow
 
-NAME = "00_tiny"
+NAME = "00_pair_sum"
 MAX_SCORE = 3.0
-
-
-def _cell(source: str, grade_id: str, *, solution=False, grade=False, points=0, locked=False):
-    cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": solution, "grade": grade,
-                                 "locked": locked, "schema_version": 3}
-    if grade:
-        cell.metadata["nbgrader"]["points"] = points
-    return cell
 
 
 SOLUTION = '''\
@@ -86,22 +79,19 @@ assert torch.equal(total, torch.tensor([3.])) and torch.equal(difference, torch.
 
 def _answer_cell():
     """pair_sum's cell, with an exercise rule (grading/rules.py): no torch.sub."""
-    cell = _cell(SOLUTION, "pair_sum", solution=True)
+    cell = nbgrader_cell(SOLUTION, "pair_sum", solution=True)
     cell.metadata["forbidden"] = ["torch.sub"]
     return cell
 
 
-def tiny_notebook() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=[
-        new_markdown_cell("# A tiny assignment\n\nWrite `pair_sum`."),
-        _cell("import torch", "setup", locked=True),
+def pair_sum_notebook() -> nbformat.NotebookNode:
+    return assignment_notebook([
+        new_markdown_cell("# A tiny assignment\n\nWrite `pair_sum`.", id="intro"),
+        nbgrader_cell("import torch", "setup", locked=True),
         _answer_cell(),
-        _cell(TEST_VALUES, "test_values", grade=True, points=2, locked=True),
-        _cell(TEST_SHAPES, "test_shapes", grade=True, points=1, locked=True),
+        nbgrader_cell(TEST_VALUES, "test_values", grade=True, points=2, locked=True),
+        nbgrader_cell(TEST_SHAPES, "test_shapes", grade=True, points=1, locked=True),
     ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
 
 
 # --- answers -----------------------------------------------------------------------------------
@@ -278,9 +268,8 @@ WAYS = [("stock", "[wa]*", ["--GradingExecute.trusted_checks=False"]),  # wrong,
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
-    course = tmp_path_factory.mktemp("tiny") / "course"
-    (course / "solutions" / NAME).mkdir(parents=True)
-    nbformat.write(tiny_notebook(), course / "solutions" / NAME / f"{NAME}.ipynb")
+    course = tmp_path_factory.mktemp("pair_sum") / "course"
+    write_source(course, NAME, pair_sum_notebook())
     make("release", COURSE_DIR=course)
     hand_in_answers(course, NAME, ANSWERS)
 

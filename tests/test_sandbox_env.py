@@ -6,7 +6,8 @@ development one, and with a kernel that writes to its terminal.
   the clone's course_utils while the kernel's interpreter imports the first checkout's (the
   venv's editable install points there). The sandbox mounted the grader's copy, the kernel
   could not import course_utils, and a perfect submission scored 5/8 with no error. Now the
-  sandbox mounts what the kernel's interpreter imports: full marks.
+  sandbox mounts what the kernel's interpreter imports: full marks (on the tiny assignment,
+  grading_helpers.TINY, whose test cells all use course_utils, as the course's do).
 - A kernel interpreter that cannot import course_utils at all: the kernel does not start, and
   the error says what to install (before: it started, and every test cell that uses
   course_utils failed).
@@ -16,7 +17,7 @@ development one, and with a kernel that writes to its terminal.
 - What is mounted from an interpreter's sys.path, its cache, the log's cap, and that no private
   method of jupyter_client is overridden: unit tests, milliseconds.
 
-The autograde run (two students, from the second checkout) takes about 30 s; it needs
+The autograde run (two students, from the second checkout) takes about 10 s; it needs
 bubblewrap like tests/test_sandbox.py.
 """
 from __future__ import annotations
@@ -32,10 +33,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_helpers import (FASTEST, NBGRADER, REPO, hand_in, points, read, released_course,
-                             run, solution_running_first, submission)
+from grading_helpers import (NBGRADER, REPO, TINY, hand_in, points, read, released_course, run,
+                             solution_running_first, submission)
 
-NAME = FASTEST
+NAME = TINY  # where course_utils is imported from does not depend on which notebook imports it
 ROOT = os.geteuid() == 0
 
 
