@@ -7,7 +7,12 @@ with `weights_only=True`, so loading never runs pickled code):
 
     {"config": Seq2SeqConfig as a dict, "state_dict": weights,
      "src_vocab": Vocab.to_dict(), "tgt_vocab": Vocab.to_dict(),
-     "history": History.to_dict(), "extra": recipe-specific results}
+     "history": History.to_dict(), "extra": recipe-specific results,
+     "src_tokenizer": tokenizer JSON, "tgt_tokenizer": tokenizer JSON}
+
+The two tokenizer keys are there only for a model trained on learnt tokenizers (notebook 07's
+"tatoeba", `course_utils.subwords`); the word and character models have none, so their files
+keep the bytes they always had.
 
 The shipped files live in `course_utils/checkpoints/`; `MANIFEST.json` beside them records
 each file's sha256, which `pretrained` checks. `python -m course_utils.pretrain NAME`
@@ -17,13 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from .data.batching import encode_batch
 from .data.vocab import Vocab
+from .decoding import beam_search, greedy_decode
 from .models import Seq2Seq, Seq2SeqConfig
+from .subwords import SubwordTokenizer, WordTokenizer, tokenizer_from_json
 from .training import History
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -37,6 +46,9 @@ class Trained:
 
     `extra` holds a recipe's own results, e.g. `{"test": {"bleu": ...}}` for the translation
     models, `{"test_exact_match": ...}` for reversal.
+    `src_tokenizer` / `tgt_tokenizer` turn raw sentences into the pieces the vocabularies
+    hold (`course_utils.subwords`); None for the models on space-separated words or
+    characters, whose data comes tokenised.
     """
 
     model: Seq2Seq
@@ -44,6 +56,41 @@ class Trained:
     tgt_vocab: Vocab
     history: History = field(default_factory=History)
     extra: dict = field(default_factory=dict)
+    src_tokenizer: SubwordTokenizer | WordTokenizer | None = None
+    tgt_tokenizer: SubwordTokenizer | WordTokenizer | None = None
+
+    def translate(self, sentences: Sequence[str], beam_size: int = 1,
+                  length_penalty: float = 0.0, max_len: int = 40, batch_size: int = 128
+                  ) -> list[str]:
+        """Translate raw sentences; returns detokenised (lowercase) translations, in order.
+
+        Args:
+            sentences: raw source sentences, e.g. `["I'm hungry!"]`.
+            beam_size: 1 is greedy decoding; more runs `beam_search`.
+            length_penalty: GNMT's alpha for beam search (0: raw log-probability).
+            max_len: most decoding steps (target pieces, counting `</s>`).
+        A `<unk>` piece in the output stays "<unk>" in the text.
+        """
+        if self.src_tokenizer is None or self.tgt_tokenizer is None:
+            raise ValueError("this model has no tokenizers (it works on space-separated "
+                             "tokens): use course_utils.decoding.translate(model, sentences, "
+                             "src_vocab, tgt_vocab) instead, or a model such as "
+                             "pretrained('tatoeba')")
+        if isinstance(sentences, str):
+            raise ValueError("translate expects a list of sentences; wrap one in a list")
+        self.model.check_vocabs(self.src_vocab, self.tgt_vocab)
+        outputs: list[str] = []
+        for start in range(0, len(sentences), batch_size):
+            src, lengths = encode_batch(sentences[start:start + batch_size], self.src_vocab,
+                                        self.src_tokenizer.tokenize,
+                                        device=self.model.device)  # (B, S), (B,)
+            if beam_size == 1:
+                ids = greedy_decode(self.model, src, lengths, max_len)
+            else:
+                ids = [hyps[0].tokens for hyps in beam_search(
+                    self.model, src, lengths, beam_size, max_len, length_penalty)]
+            outputs += [self.tgt_tokenizer.detokenize(self.tgt_vocab.decode(i)) for i in ids]
+        return outputs
 
 
 def save_checkpoint(trained: Trained, path: str | Path) -> Path:
@@ -61,6 +108,9 @@ def save_checkpoint(trained: Trained, path: str | Path) -> Path:
         "history": trained.history.to_dict(),
         "extra": trained.extra,
     }
+    for key in ("src_tokenizer", "tgt_tokenizer"):
+        if getattr(trained, key) is not None:  # absent, not None: old files keep their bytes
+            payload[key] = getattr(trained, key).to_json()
     torch.save(payload, path)
     return path
 
@@ -78,8 +128,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
     model.check_vocabs(src_vocab, tgt_vocab)
     model.load_state_dict(payload["state_dict"])
     model.to(device or "cpu").eval()
+    tokenizers = [tokenizer_from_json(payload[key]) if key in payload else None
+                  for key in ("src_tokenizer", "tgt_tokenizer")]
     return Trained(model, src_vocab, tgt_vocab, History.from_dict(payload["history"]),
-                   payload["extra"])
+                   payload["extra"], *tokenizers)
 
 
 def sha256_of(path: str | Path) -> str:

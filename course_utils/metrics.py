@@ -1,4 +1,5 @@
-"""Evaluation metrics: perplexity, corpus BLEU, exact match and token accuracy, and
+"""Evaluation metrics: perplexity, corpus BLEU (`bleu` on tokens against one reference,
+`corpus_bleu` on detokenised text against several), exact match and token accuracy, and
 `evaluate_translation`, which greedy-decodes a test set and reports all three output scores.
 
 Perplexity is token-level, exp(mean negative log-likelihood per target token), as in
@@ -122,6 +123,44 @@ def bleu(hypotheses: list[str], references: list[str]) -> float:
     if not hypotheses:
         raise ValueError("no sentences: BLEU needs at least one hypothesis and reference")
     return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], force=True).score
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                lowercase: bool = False) -> float:
+    """Corpus BLEU in [0, 100] of detokenised `hypotheses` against every reference of each.
+
+    Args:
+        hypotheses: one detokenised sentence per source, e.g. "je suis gras."
+        references: one tuple of one or more detokenised references per hypothesis, e.g.
+            `("Je suis gras.", "Je suis grosse.")`: an n-gram counts if any reference has it,
+            and the brevity penalty uses the reference length closest to the hypothesis's.
+        lowercase: compare case-insensitively (sacreBLEU's `-lc`), for lowercase output
+            scored against references in their original casing.
+
+    sacreBLEU's standard settings ("13a" tokenisation, exponential smoothing), so the score
+    is the one its command line reports for the same files. sacreBLEU takes reference
+    *streams* (stream k holds the k-th reference of every sentence), so the references are
+    transposed and a sentence with fewer references than the most is padded with `None`:
+    sacreBLEU drops `None` (its signature then says `nrefs:var`). Not with `""`, which its
+    documentation allows too but which sacreBLEU 2.6.0 keeps as a reference of length 0, and
+    that changes the brevity penalty of a short hypothesis.
+    """
+    if isinstance(hypotheses, str) or not isinstance(hypotheses, Sequence) \
+            or not isinstance(references, Sequence) or isinstance(references, str):
+        raise ValueError("hypotheses must be a list of strings and references a list of "
+                         "tuples of strings (all the references of one sentence each)")
+    if len(hypotheses) != len(references):
+        raise ValueError(f"got {len(hypotheses)} hypotheses for {len(references)} reference "
+                         "tuples: pass one tuple of references per hypothesis")
+    if not hypotheses:
+        raise ValueError("no sentences: BLEU needs at least one hypothesis and its references")
+    for i, refs in enumerate(references):
+        if isinstance(refs, str) or not refs or not all(isinstance(r, str) for r in refs):
+            raise ValueError(f"references[{i}] must be a non-empty tuple of strings, got "
+                             f"{refs!r}; wrap a single reference as (reference,)")
+    most = max(len(refs) for refs in references)
+    streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
+    return sacrebleu.corpus_bleu(list(hypotheses), streams, lowercase=lowercase).score
 
 
 def _check_pairs(predictions: Sequence, references: Sequence) -> None:

@@ -1,5 +1,9 @@
 """Regenerate the shipped checkpoints: `python -m course_utils.pretrain NAME [NAME ...]` or `--all`.
 
+`--evaluate` instead loads the shipped checkpoints and measures their test scores again (for
+`tatoeba`: lowercase sacreBLEU against all references, greedy and beam), next to the scores
+recorded in the checkpoint when it was trained.
+
 Each recipe in `course_utils.recipes.RECIPES` trains on the CPU with one thread and fixed
 seeds, so a rerun on the same software gives the same weights; the file (`NAME.pt`, or
 `NAME.json` for an experiment's results) and its sha256 go into `course_utils/checkpoints/`
@@ -17,7 +21,8 @@ from pathlib import Path
 import torch
 
 from .checkpoints import CHECKPOINT_DIR, MANIFEST, MAX_BYTES, read_manifest, save_checkpoint, sha256_of
-from .recipes import RECIPES, Experiment, run_experiment, train_recipe
+from .checkpoints import pretrained
+from .recipes import RECIPES, TASKS, Experiment, Recipe, run_experiment, train_recipe
 
 
 def regenerate(name: str, progress: bool = True, out_dir: Path = CHECKPOINT_DIR) -> dict:
@@ -48,10 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="regenerate into a temporary folder and compare with the shipped "
                              "files' sha256 instead of replacing them")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="score the shipped checkpoints on their test split again and "
+                             "print the scores next to the recorded ones; nothing is written")
     args = parser.parse_args(argv)
     names = sorted(RECIPES) if args.all else args.names
     if not names:
         parser.error("name at least one recipe, or pass --all")
+    if args.evaluate:
+        for name in names:
+            print(f"{name}: measured {evaluate(name)}, recorded {pretrained(name).extra}")
+        return 0
     if args.check:
         return check(names, progress=not args.quiet)
     for name in names:
@@ -74,6 +86,21 @@ def check(names: list[str], progress: bool = True) -> int:
             failures += not same
             print(f"{name}: {'identical to' if same else 'DIFFERS from'} the shipped file")
     return 1 if failures else 0
+
+
+def evaluate(name: str) -> dict:
+    """The test scores of the shipped checkpoint `name`, measured now, as `Trained.extra`
+    records them (greedy; and beam search where the task says so)."""
+    recipe = RECIPES.get(name)
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"{name!r} is not a recipe with a shipped model; choose from "
+                         f"{', '.join(n for n, r in sorted(RECIPES.items()) if isinstance(r, Recipe))}")
+    torch.set_num_threads(1)
+    task, pre = TASKS[recipe.task], pretrained(name)
+    _, _, test = task.splits(recipe.size or task.size)
+    scores = task.score(pre.model, test, pre.src_vocab, pre.tgt_vocab,
+                        (pre.src_tokenizer, pre.tgt_tokenizer), with_beam=True)
+    return task.test_extra(scores)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 COURSE_ID = "seq2seq-course"  # nbgrader's CourseDirectory.course_id; the gradebook's course
-CELL_TIMEOUT = 120            # s per cell, nbgrader's c.Execute.timeout (and `make notebooks`)
+CELL_TIMEOUT = 300            # s per cell, nbgrader's c.Execute.timeout (and `make notebooks`)
 
 # Reserved student id of the canary, the instructor's solution graded before a class
 # (grading/canary.py); never merged into gradebook.db, and refused as a real submission.

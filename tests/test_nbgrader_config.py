@@ -135,4 +135,4 @@ def test_the_students_copy_loads_without_grading(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "120\n"
+    assert done.stdout == "300\n"
