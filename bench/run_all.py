@@ -3,7 +3,8 @@
 Each benchmark runs in its own process; its peak memory is the largest resident set of that
 process and everything it started (the kernels too), from `wait4`. Timing targets are shown
 next to the measurements but never fail the run; an output check (a notebook error, beam
-outputs that differ, a model that does not learn, a solution that loses points) does.
+outputs that differ, a model that does not learn, a course model that translates real sentences
+no better than the textbook's, a solution that loses points) does.
 
     .venv/bin/python bench/run_all.py      (or: make bench)
 """
@@ -24,6 +25,7 @@ BENCH = Path(__file__).resolve().parent
 RUNS = [
     ("notebooks", "notebooks.py", []),
     ("training", "train.py", []),
+    ("real data", "tatoeba.py", []),
     ("beam search", "beam.py", ["--threads", "1"]),
     ("beam search, 2 threads", "beam.py", ["--threads", "2"]),
     ("autograde", "autograde.py", []),
@@ -70,6 +72,18 @@ def main() -> int:
         print(f"{'(b) training speed-up':<44}{training['ratio']:>17.1f}x{'>= 3x':>16}")
         print(f"{'(b) valid loss after equal time: Seq2Seq':<44}{ours['budget_valid_loss']:>18.3f}")
         print(f"{'(b) valid loss after equal time: textbook':<44}{base['budget_valid_loss']:>18.3f}")
+    real = results["real data"]["data"]
+    if real:
+        ours = real["results"]["course_utils Seq2Seq"]
+        base = real["results"]["textbook baseline"]
+        budget = f"{real['seconds']:g} s"
+        print(f"{'(b) Tatoeba test BLEU, ' + budget + ': Seq2Seq greedy':<44}{ours['bleu']:>18.1f}"
+              f"{'> textbook':>16}")
+        print(f"{'(b) Tatoeba test BLEU, ' + budget + ': Seq2Seq beam 5':<44}"
+              f"{ours['beam_bleu']:>18.1f}")
+        print(f"{'(b) Tatoeba test BLEU, ' + budget + ': textbook':<44}{base['bleu']:>18.1f}")
+        epochs = f"{ours['epochs']:.1f}, {base['epochs']:.1f}"
+        print(f"{'(b) Tatoeba epochs in ' + budget + ': Seq2Seq, textbook':<44}{epochs:>18}")
     for label, threads in (("beam search", 1), ("beam search, 2 threads", 2)):
         beam = results[label]["data"]
         if beam:
