@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 BENCH = Path(__file__).resolve().parent
+LSTM, TRANSFORMER = "LSTM + attention", "Transformer"  # bench/transformer.py's model names
 # (label, script, arguments); each script writes its results to --json.
 RUNS = [
     ("notebooks", "notebooks.py", []),
@@ -29,6 +30,7 @@ RUNS = [
     ("beam search", "beam.py", ["--threads", "1"]),
     ("beam search, 2 threads", "beam.py", ["--threads", "2"]),
     ("autograde", "autograde.py", []),
+    ("transformer", "transformer.py", ["--threads", "1"]),
 ]
 
 
@@ -97,6 +99,26 @@ def main() -> int:
     if autograde:
         print(f"{'(d) autograde, one submission of all six':<44}{autograde['seconds']:>16.1f} s"
               f"{'<= 60 s':>16}")
+    transformer = results["transformer"]["data"]
+    if transformer:
+        translation, sizes = transformer["translation"], transformer["translation"]["parameters"]
+        rates, rounds = translation["tokens_per_s"], translation["round_ratios"]
+        print(f"{'(f) training params: LSTM, Transformer':<44}"
+              f"{f'{sizes[LSTM]:,}, {sizes[TRANSFORMER]:,}':>18}{'within 10%':>16}")
+        print(f"{'(f) training tokens/s: LSTM':<44}{rates[LSTM]:>18,.0f}")
+        print(f"{'(f) training tokens/s: Transformer':<44}{rates[TRANSFORMER]:>18,.0f}")
+        print(f"{'(f) Transformer / LSTM (rounds ' + f'{min(rounds):.2f}-{max(rounds):.2f})':<44}"
+              f"{translation['ratio']:>17.2f}x")
+        for length, r in transformer["lengths"].items():
+            both = f"{r['tokens_per_s'][LSTM]:,.0f}, {r['tokens_per_s'][TRANSFORMER]:,.0f}"
+            print(f"{f'(f) reversal {length}: tokens/s LSTM, Transf.':<44}{both:>18}"
+                  f"{r['ratio']:>15.2f}x")
+        beam = transformer["beam"]
+        print(f"{'(f) Transformer beam, batched sentences/s':<44}"
+              f"{beam['batched_sentences_per_s']:>18,.0f}")
+        print(f"{'(f) Transformer beam, per-sentence sent./s':<44}"
+              f"{beam['baseline_sentences_per_s']:>18,.0f}")
+        print(f"{'(f) Transformer beam speed-up, identical':<44}{beam['ratio']:>17.1f}x")
     for label in results:
         print(f"{'(e) peak memory: ' + label:<44}{results[label]['peak_mb']:>15,.0f} MB")
     if failed:
