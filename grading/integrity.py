@@ -168,6 +168,16 @@ class StudentKernel:
             raise ProbeError(f"the kernel could not send its answer ({reply['broken']})")
         return reply
 
+    def cpu_seconds(self) -> float:
+        """The CPU seconds the kernel and every process it started have used so far, read
+        from outside the kernel (course_utils/budget.py), so its code cannot change them."""
+        from course_utils.budget import kernel_cpu_seconds
+        pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
+        if pid is None:
+            raise ProbeError("the grader could not find the kernel's process to measure the "
+                             "CPU time it used")
+        return kernel_cpu_seconds(pid)
+
     def raises(self, expression: str, setup: str = "", **inputs) -> list[str]:
         """The class names (with bases) of the exception `expression` raises, [] if none."""
         try:

@@ -21,7 +21,10 @@ the cell's whole source again, hidden tests included, here, in a namespace of it
   against weights the cell computes itself. Otherwise a cell judges what a function
   returns, never what it recorded in an object it was given (the kernel could forge that);
 - an exception raised by the student's code is raised here as the same built-in class, so
-  `try: ... except ValueError:` in the cell means what it says.
+  `try: ... except ValueError:` in the cell means what it says;
+- `kernel_cpu_seconds()` (course_utils/budget.py, imported by a read-only or prose cell)
+  measures the student's kernel, as it does when the cell runs there, but from outside it:
+  notebook 07's budget of CPU seconds is checked on a number the kernel cannot forge.
 
 Every assertion, comparison and expected value is the grader's: its own torch, math and
 builtins, whatever the student's code did to the kernel's. A cell is worth its points only if
@@ -37,6 +40,7 @@ import functools
 
 import torch
 
+from course_utils.budget import kernel_cpu_seconds
 from grading.integrity import ProbeError, StudentError
 from grading.kernel_probe import HANDLE_MARK
 
@@ -107,6 +111,9 @@ class Replay:
             exec(code, namespace)
         for name in self.answers:
             namespace.pop(name, None)  # always the student's, even if a prose cell has one
+        for name, value in list(namespace.items()):
+            if value is kernel_cpu_seconds:  # the kernel's CPU time, measured from here
+                namespace[name] = student.cpu_seconds
         wanted = _free_names(source) - set(namespace) - set(dir(builtins))
         for name in sorted(wanted | self.answers):
             reply = student.request("get", name)

@@ -26,7 +26,9 @@ read-only cells are the instructor's, restored from the gradebook before this ru
 - found by a red team: `.modules` through any expression (`[sys][0].modules`; a call such as
   `model.modules()` is fine), `.user_ns`, `getattr` passed around as a value
   (`reduce(getattr, ...)`), traceback's frame walkers, assigning to an output stream's
-  `.write`, and classes made with `type(name, bases, namespace)`.
+  `.write`, and classes made with `type(name, bases, namespace)`;
+- data pasted in: a string or bytes literal over 20,000 characters, or a list, tuple or set of
+  over 2,000 items written out (weights trained elsewhere, past notebook 07's budget).
 `IPython.display` (display, HTML, Markdown) is fine. Magics are read as IPython reads them (TransformerManager); `%matplotlib`, `%time`,
 `%timeit`, `%autoreload`, `%load_ext autoreload` and
 `%config InteractiveShell.ast_node_interactivity=...` are fine.
@@ -103,6 +105,9 @@ INTROSPECTION_DUNDERS = {
     "__wrapped__", "__loader__", "__spec__", "__import__", "__reduce__", "__reduce_ex__",
 }
 ALLOWED_MAGICS = {"matplotlib", "time", "timeit", "autoreload"}
+# No answer needs a literal this long, or a list or tuple this long written out; weights
+# trained elsewhere (notebook 07's capstone has a budget of CPU time) would be pasted so.
+MAX_LITERAL, MAX_DISPLAY = 20_000, 2_000
 GRADER_PREFIX = "_seq2seq_grader"
 
 
@@ -232,11 +237,23 @@ class _Visitor(ast.NodeVisitor):
             self.flag(node, "getattr (not called)", "an attribute by computed name")
 
     def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, (str, bytes)) and len(node.value) > MAX_LITERAL:
+            self.flag(node, f"a literal of {len(node.value):,} characters",
+                      "pastes data into the notebook (weights trained elsewhere?)")
         if isinstance(node.value, str):
             for word in FORBIDDEN_IN_STRINGS:
                 if word in node.value:
                     self.flag(node, repr(node.value)[:60], "names the kernel's machinery")
                     break
+
+    def visit_List(self, node) -> None:
+        if len(node.elts) > MAX_DISPLAY:
+            self.flag(node, f"a list of {len(node.elts):,} items written out",
+                      "pastes data into the notebook (weights trained elsewhere?)")
+            return  # its items are numbers: nothing more to look at
+        self.generic_visit(node)
+
+    visit_Tuple = visit_Set = visit_List
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         dotted = _dotted(node)

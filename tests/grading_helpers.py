@@ -43,7 +43,11 @@ NBGRADER = BIN / "nbgrader"
 
 # The course's assignments (README.md); every one must exist.
 ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
-               "05_beam_search", "06_attention"]
+               "05_beam_search", "06_attention", "07_real_sentences"]
+# Notebook 07's capstone trains a model in a narrative cell and is graded on it: its cells are
+# judged by tests/test_capstone.py and the grading round trip, not by the harness of
+# tests/test_checks_agree.py, which runs narrative cells for their definitions only.
+CAPSTONE = "07_real_sentences"
 # The quickest of the course's to run (about 6 s under validate; 01 trains a model, about
 # 25 s): the tests that need a real notebook of the course use it.
 FASTEST = "03_teacher_forcing"
@@ -193,6 +197,29 @@ def leaks(text: str, secrets: set[str], quote_length: int = 30) -> list[str]:
     lines = {line.strip() for line in text.splitlines()}
     return sorted(secret for secret in secrets
                   if secret in lines or (len(secret) >= quote_length and secret in text))
+
+
+def hidden_split_texts() -> set[str]:
+    """What of notebook 07's hidden split (grading/data/) must never reach a student: its
+    English sentences (in no shipped file, by construction) and its French references that no
+    shipped sentence has (others, "Je suis occupé.", are in the training data too), each as in
+    the file and lowercased, as a model writes it."""
+    from course_utils import tatoeba_splits
+    from grading.hidden_data import hidden_tatoeba
+    shipped = {r for split in tatoeba_splits() for _, refs in split for r in refs}
+    texts = set()
+    for english, references in hidden_tatoeba():
+        texts |= {english, english.lower()}
+        texts |= {t for r in references if r not in shipped for t in (r, r.lower())}
+    return texts
+
+
+def hidden_split_leaks(text: str, texts: set[str]) -> list[str]:
+    """The hidden split's sentences (hidden_split_texts) that `text` contains, as a line of
+    its own or quoted ("I am lazy.", 'I am lazy.'), sorted; short ones would match by chance."""
+    found = {t for t in texts if t in text and (len(t) >= 15 or any(
+        f"{q}{t}{q}" in text for q in "'\"") or t in text.splitlines())}
+    return sorted(found)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,13 +38,15 @@ import numpy as np
 import pytest
 import torch
 
+from grading_helpers import ASSIGNMENTS as COURSE_ASSIGNMENTS
+from grading_helpers import CAPSTONE
+
 from grading import kernel_probe
 from grading.integrity import StudentKernel, run_check
 from grading.replay import Replay
 
 REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
-               "05_beam_search", "06_attention"]
+ASSIGNMENTS = [name for name in COURSE_ASSIGNMENTS if name != CAPSTONE]
 
 
 def meta(cell) -> dict:
@@ -951,7 +953,7 @@ class CopyModel(_Copy):  # accepts any feed
                                                  "    pass\n")) == (None, None)
 
 
-@pytest.mark.parametrize("name", ASSIGNMENTS)
+@pytest.mark.parametrize("name", COURSE_ASSIGNMENTS)
 def test_the_replay_takes_nothing_but_answers_from_the_kernel(name):
     """A name a test cell uses that is neither an answer nor the instructor's (a read-only
     cell, a prose cell's import or definition) is fetched from the kernel, where the student
@@ -978,7 +980,13 @@ def test_the_replay_takes_nothing_but_answers_from_the_kernel(name):
 # student's own classes; 06: the course's Seq2Seq, then the student's attention module is
 # compared with it), decoding with the grader's greedy_decode; what the kernel's object does
 # is never asked.
-FROM_THE_KERNEL = {"test_trained_model": {"model"}, "test_trained_attention": {"reversal_model"}}
+# And 07's capstone cells judge `capstone`, the model train_capstone returned, the same way
+# (graded_copy: configuration, weights, vocabularies and tokenizers as plain data, into the
+# course's classes), decoded with CAPSTONE_DECODING, a dict checked by graded_decoding.
+FROM_THE_KERNEL = {"test_trained_model": {"model"}, "test_trained_attention": {"reversal_model"},
+                   **{cell: {"capstone", "CAPSTONE_DECODING"}
+                      for cell in ("test_capstone_rules", "test_capstone_bleu_8",
+                                   "test_capstone_bleu_12", "test_capstone_bleu_16")}}
 
 
 def test_a_vocab_is_rebuilt_wherever_course_utils_keeps_its_class():

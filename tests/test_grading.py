@@ -51,7 +51,7 @@ from grading_helpers import (FASTEST, HIDDEN_REGION, MARKERS, REPO, SOLUTIONS,
                              assignment_params, exercises, graded_cells, leaks, make, meta,
                              points, present_assignments, read, release_path, secret_lines,
                              submission, validate, with_first_line, with_region,
-                             written_answers)
+                             written_answers, hidden_split_leaks, hidden_split_texts)
 
 pytestmark = pytest.mark.slow
 
@@ -436,6 +436,7 @@ def test_feedback_says_the_score_is_not_final_until_graded_by_hand(course):
 
 def test_feedback_shows_scores_but_no_hidden_tests(course):
     submitted = sorted((course.root / "submitted").glob("*/*/*.ipynb"))
+    hidden_texts = hidden_split_texts()
     for path in submitted:
         student, name = path.parts[-3], path.parts[-2]
         page = course.root / "feedback" / student / name / f"{name}.html"
@@ -447,6 +448,8 @@ def test_feedback_shows_scores_but_no_hidden_tests(course):
         assert not [m for m in MARKERS if m in text], f"{page} shows a BEGIN/END marker"
         hidden = leaks(text, secret_lines(source, HIDDEN_REGION))
         assert not hidden, f"{page} shows hidden tests: {hidden}"
+        sentences = hidden_split_leaks(text, hidden_texts)  # 07's capstone's hidden split
+        assert not sentences, f"{page} shows sentences of the hidden split: {sentences[:3]}"
     # why a test failed reaches the student (nbgrader_config.py cuts only the traceback)
     page = course.root / "feedback" / "tampered" / course.fast / f"{course.fast}.html"
     assert "AssertionError" in shown_text(page)

@@ -25,7 +25,8 @@ import pytest
 from grading_helpers import (FASTEST, HIDDEN_REGION, MARKERS, NBGRADER, NOTEBOOKS, REPO,
                              SOLUTION_REGION, assignment_params, graded_cells, leaks, make, meta,
                              present_assignments, read, read_release, release_path, run,
-                             secret_lines, source_path, text_of, validate, written_answers)
+                             secret_lines, source_path, text_of, validate, written_answers,
+                             hidden_split_leaks, hidden_split_texts)
 
 ASSIGNMENT = assignment_params()
 
@@ -283,6 +284,29 @@ def test_student_dist_has_nothing_from_solutions(student_dist):
             assert not leaks(text, hidden), f"{name} shows hidden tests: {leaks(text, hidden)}"
         else:
             assert not leaks(text, distinctive), f"{name} shows hidden tests"
+
+
+def test_no_sentence_of_the_hidden_split_reaches_students(student_dist):
+    """Notebook 07's capstone is graded on a split only grading/data/ holds: not in the zip
+    (its files, the shipped data decompressed included), nor in any release notebook."""
+    import gzip
+
+    from grading.hidden_data import hidden_tatoeba
+    archive, root = student_dist
+    texts = hidden_split_texts()
+    hidden_english = {english for english, _ in hidden_tatoeba()}
+    assert len(hidden_english) > 500  # the split is there to look for
+    for name in archive.namelist():
+        path = root / name.removeprefix("seq2seq-course/")
+        if path.suffix == ".gz":
+            lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+            assert not {line.split("\t")[0] for line in lines} & hidden_english, name
+            continue
+        text = text_of(path)
+        if text is not None:
+            assert not hidden_split_leaks(text, texts), (name, hidden_split_leaks(text, texts)[:3])
+    for name in present_assignments():
+        assert not hidden_split_leaks(text_of(release_path(name)), texts), name
 
 
 @pytest.mark.slow

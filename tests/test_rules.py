@@ -197,13 +197,36 @@ def general_attention(query, memory, mask, W):
     scores = torch.bmm(memory @ W.T, query.unsqueeze(2)).transpose(1, 2)  # (B, 1, S)
     return masked_softmax(scores, mask).squeeze(1)
 """),
+    "07 capstone from the shipped checkpoint": ("07_real_sentences", "train_capstone",
+                                                "train_capstone", """\
+def train_capstone():
+    return pretrained("tatoeba")
+"""),
+    "07 capstone loading the shipped file": ("07_real_sentences", "train_capstone",
+                                             "train_capstone", """\
+import course_utils.checkpoints as checkpoints
+def train_capstone():
+    return checkpoints.load_checkpoint(checkpoints.CHECKPOINT_DIR / "tatoeba.pt")
+"""),
+    "07 capstone from the recipe": ("07_real_sentences", "train_capstone", "train_capstone", """\
+from course_utils import train_recipe
+def train_capstone():
+    return train_recipe("tatoeba")
+"""),
+    "07 capstone from the notebook's shipped model": ("07_real_sentences", "train_capstone",
+                                                      "train_capstone", """\
+_kept = shipped_model
+def train_capstone():
+    return _kept
+"""),
 }
 RULED = {"01_toy_reversal": {"LSTMEncoder", "LSTMDecoder", "EncoderDecoder", "train_step",
                              "greedy_search"},
          "03_teacher_forcing": {"decode_with_ratio"},
          "04_perplexity": {"masked_perplexity"},
          "05_beam_search": {"beam_search_one"},
-         "06_attention": {"BahdanauAttention", "general_attention"}}
+         "06_attention": {"BahdanauAttention", "general_attention"},
+         "07_real_sentences": {"train_capstone"}}
 
 
 def with_answers(name: str, replaced: dict[str, str]):

@@ -24,6 +24,7 @@ HONEST = {
     "getattr by name": "getattr(batch, 'src')\ngetattr(model, 'encoder', None)",
     "an attribute of its own": "cfg = Config()\ncfg.hidden = 3\nself_made = object()",
     "a syntax error": "def f(:\n    pass",  # fails in the kernel on its own
+    "a table written out": "SIZES = " + repr(list(range(500))) + "\nNAME = " + repr("x" * 5000),
 }
 
 ATTACKS = {
@@ -46,6 +47,9 @@ ATTACKS = {
     "shell command": ("!pip install something", "!pip install something"),
     "cell magic": ("%%bash\necho hi", "%%bash"),
     "IPython's runner": ("from IPython import get_ipython", "import IPython.get_ipython"),
+    "weights pasted as text": ("W = " + repr("QUJD" * 6000), "a literal of 24,000 characters"),
+    "weights pasted as numbers": ("W = torch.tensor(" + repr([0.5] * 3000) + ")",
+                                  "a list of 3,000 items written out"),
 }
 
 

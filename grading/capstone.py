@@ -1,0 +1,121 @@
+"""Notebook 07's capstone, judged in the grader: BLEU on the hidden split, and "your own model".
+
+The capstone's test cells (notebook_sources/07_real_sentences.py) rebuild the student's model
+from plain data (`graded_copy`: configuration, weights, vocabularies, tokenizers), so what is
+graded here is a course `Seq2Seq` in the grader's process, decoded by the grader's code. Their
+hidden regions, which only the grader runs (grading/replay.py), call:
+
+- `hidden_bleu(trained, decoding)`: sacreBLEU of the model's translations of the hidden split
+  (grading/hidden_data.py) against all their references. The three threshold cells ask for
+  the same number, so it is computed once per model and decoding (a cache keyed by a hash
+  of everything that decides the translations).
+- `weights_like_shipped`, `translates_like_shipped`, in the rules cell: whether the model is
+  the shipped `tatoeba` model (or one fine-tuned from it) in disguise. Two tests, as neither
+  suffices alone: the weights' cosine similarity (a fine-tuned copy stays near 1), and how often the
+  model's greedy translations of the hidden sentences are the shipped model's word for word
+  (a copy reparametrised so its weights look unrelated, embeddings negated or permuted,
+  still translates exactly as the shipped model does). A model that passes both is
+  `approve`d.
+- `approved(trained)`, in the BLEU cells: the model is the one the rules cell accepted, so a
+  model that changed afterwards (trained on in a background thread, past the budget) or was
+  never accepted earns no BLEU points. Approvals are kept in this process, keyed by a hash of
+  the model: one autograde of one notebook.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import torch
+
+from course_utils.checkpoints import Trained, pretrained
+from course_utils.metrics import corpus_bleu
+from grading.hidden_data import hidden_tatoeba
+
+_BLEU_CACHE: dict[str, float] = {}
+_APPROVED: set[str] = set()
+GREEDY = {"beam_size": 1, "length_penalty": 0.0}
+# Measured on the hidden split: a model like the solution's (12 epochs, another seed) has
+# weight similarity -0.005 and repeats 6% of the shipped model's greedy translations word for
+# word; the shipped model fine-tuned for 5 / 50 / 1,000 Adam steps keeps similarity 0.9999 /
+# 0.999 / 0.989 (its translations drift fast: 33% / 6% / 1% agreement); a reparametrised copy
+# (embeddings negated or permuted) has similarity -0.86 / 0.09 and 100% agreement.
+MAX_SIMILARITY, MAX_AGREEMENT = 0.5, 0.2
+
+
+def model_digest(trained: Trained, decoding: dict) -> str:
+    """sha256 of what decides `trained`'s translations: configuration, weights, vocabularies,
+    tokenizers and the decoding arguments."""
+    digest = hashlib.sha256()
+    buffer = io.BytesIO()
+    torch.save(trained.model.state_dict(), buffer)
+    digest.update(buffer.getvalue())
+    digest.update(json.dumps([trained.model.config.to_dict(), trained.src_vocab.to_dict(),
+                              trained.tgt_vocab.to_dict(), trained.src_tokenizer.to_json(),
+                              trained.tgt_tokenizer.to_json(), decoding],
+                             sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def hidden_bleu(trained: Trained, decoding: dict) -> float:
+    """Lowercase sacreBLEU of `trained.translate(hidden English, **decoding)` against every
+    reference of the hidden split."""
+    key = model_digest(trained, decoding)
+    if key not in _BLEU_CACHE:
+        hidden = hidden_tatoeba()
+        with torch.no_grad():
+            hypotheses = trained.translate([english for english, _ in hidden], **decoding)
+        _BLEU_CACHE[key] = corpus_bleu(hypotheses, [refs for _, refs in hidden], lowercase=True)
+    return _BLEU_CACHE[key]
+
+
+def _hidden_greedy(trained: Trained) -> list[str]:
+    with torch.no_grad():
+        return trained.translate([english for english, _ in hidden_tatoeba()], **GREEDY)
+
+
+def shipped_agreement(trained: Trained) -> float:
+    """The fraction of the hidden sentences whose greedy translation by `trained` is the
+    shipped model's, word for word."""
+    mine, theirs = _hidden_greedy(trained), _hidden_greedy(pretrained("tatoeba"))
+    return sum(a == b for a, b in zip(mine, theirs)) / len(theirs)
+
+
+def weights_like_shipped(trained: Trained) -> bool:
+    """Whether `trained`'s weights are (or were trained from) the shipped model's."""
+    return abs(shipped_similarity(trained)) >= MAX_SIMILARITY
+
+
+def translates_like_shipped(trained: Trained) -> bool:
+    """Whether `trained` repeats the shipped model's greedy translations of the hidden split
+    far more often than a model of its own does."""
+    return shipped_agreement(trained) >= MAX_AGREEMENT
+
+
+def approve(trained: Trained) -> None:
+    """Record that the rules cell accepted this model (see `approved`)."""
+    _APPROVED.add(model_digest(trained, {}))
+
+
+def approved(trained: Trained) -> bool:
+    """Whether the rules cell accepted exactly this model (same configuration and weights)."""
+    return model_digest(trained, {}) in _APPROVED
+
+
+def shipped_similarity(trained: Trained) -> float:
+    """Cosine similarity between `trained`'s weights and the shipped `tatoeba` model's, over
+    the parameters both have with the same name and shape (0.0 if none).
+
+    Two models trained from different random initialisations score near 0 (their weights are
+    unrelated up to permutations of the hidden units); the shipped model scores 1, and one
+    fine-tuned from it stays close to 1, since training moves weights only a little."""
+    shipped = pretrained("tatoeba").model.state_dict()
+    mine, theirs = [], []
+    for name, tensor in trained.model.state_dict().items():
+        if name in shipped and shipped[name].shape == tensor.shape and tensor.is_floating_point():
+            mine.append(tensor.flatten().double())
+            theirs.append(shipped[name].flatten().double())
+    if not mine:
+        return 0.0
+    return float(torch.nn.functional.cosine_similarity(torch.cat(mine), torch.cat(theirs), dim=0))
