@@ -73,8 +73,9 @@ def judge_rules(capstone: Trained, cpu_seconds: float, forge: bool = False):
     """(why the rules cell failed in the kernel, why its replay failed), or None each."""
     def patch(namespace):
         namespace["capstone"] = capstone
-        if forge:  # the kernel's own clock, rebound to say nothing was spent
-            namespace["kernel_cpu_seconds"] = lambda: 0.0
+        # The kernel is this process, whose real CPU time depends on the tests run before:
+        # its clock says `cpu_seconds`, as a real kernel's would, or nothing, forged.
+        namespace["kernel_cpu_seconds"] = (lambda: 0.0) if forge else (lambda: cpu_seconds)
     cell_failure, failure = judged(NAME, cell_of(NAME, RULES_CELL), patch,
                                    student_using(cpu_seconds))
     return cell_failure, None if failure is None else failure.message
