@@ -33,6 +33,19 @@ RECIPE = RECIPES["translation_attention"]  # its sizes, batch size and learning 
 SIZES = {key: RECIPE.model[key] for key in ("emb_dim", "hidden_dim", "attn_dim")}
 
 
+def translation_batches() -> tuple[Vocab, Vocab, list, list]:
+    """The generated corpus as both benchmarks time it: (source vocabulary, target vocabulary,
+    training batches in the recipe's size, 500 validation pairs in batches of 250)."""
+    train, valid, _ = translation_splits()
+    src_vocab = Vocab.build([en.split() for en, _ in train])
+    tgt_vocab = Vocab.build([fr.split() for _, fr in train])
+    batches = list(make_loader(train, src_vocab, tgt_vocab, batch_size=RECIPE.batch_size,
+                               seed=0))
+    valid_batches = list(make_loader(valid[:500], src_vocab, tgt_vocab, batch_size=250,
+                                     shuffle=False))
+    return src_vocab, tgt_vocab, batches, valid_batches
+
+
 def build_models(src_vocab, tgt_vocab):
     set_seed(0)
     ours = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), **RECIPE.model))
@@ -94,13 +107,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    train, valid, _ = translation_splits()
-    src_vocab = Vocab.build([en.split() for en, _ in train])
-    tgt_vocab = Vocab.build([fr.split() for _, fr in train])
-    batches = list(make_loader(train, src_vocab, tgt_vocab, batch_size=RECIPE.batch_size,
-                               seed=0))
-    valid_batches = list(make_loader(valid[:500], src_vocab, tgt_vocab, batch_size=250,
-                                     shuffle=False))
+    src_vocab, tgt_vocab, batches, valid_batches = translation_batches()
 
     models = build_models(src_vocab, tgt_vocab)
     rates = throughput(models, batches, args.steps, args.rounds)

@@ -51,12 +51,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for train, beam, beam_baseline
 from beam import best_of  # noqa: E402
 from beam_baseline import beam_search_baseline  # noqa: E402
-from train import RECIPE, throughput  # noqa: E402
+from train import RECIPE, throughput, translation_batches  # noqa: E402
 
 from course_utils import (Seq2Seq, Seq2SeqConfig, TrainConfig, Vocab, beam_search,  # noqa: E402
                           count_parameters, encode_batch, exact_match, fit, make_loader,
-                          mean_token_nll, reversal_pairs, reversal_splits, set_seed,
-                          translation_splits)
+                          mean_token_nll, reversal_pairs, reversal_splits, set_seed)
 from course_utils.transformer import Transformer, TransformerConfig  # noqa: E402
 
 # The LSTM is the `translation_attention` recipe's (emb 64, hidden 128, attention 64). The
@@ -102,13 +101,7 @@ def timed(models: dict, batches: list, steps: int, rounds: int) -> dict:
 
 def translation_throughput(steps: int, rounds: int) -> tuple[dict, list[str]]:
     """Part 1, on the generated corpus; also checks that both models learn while timed."""
-    train, valid, _ = translation_splits()
-    src_vocab = Vocab.build([en.split() for en, _ in train])
-    tgt_vocab = Vocab.build([fr.split() for _, fr in train])
-    batches = list(make_loader(train, src_vocab, tgt_vocab, batch_size=RECIPE.batch_size,
-                               seed=0))
-    valid_batches = list(make_loader(valid[:500], src_vocab, tgt_vocab, batch_size=250,
-                                     shuffle=False))
+    src_vocab, tgt_vocab, batches, valid_batches = translation_batches()
     models = build_models(len(src_vocab), len(tgt_vocab))
     result = {**compare_sizes(models), **timed(models, batches, steps, rounds)}
     result["valid_loss"] = {name: mean_token_nll(m, valid_batches) for name, m in models.items()}

@@ -113,16 +113,21 @@ def bleu(hypotheses: list[str], references: list[str]) -> float:
     BLEU is a corpus score: compute it once over all sentences, not per sentence and averaged.
     A corpus without any 4-gram (every sentence under 4 tokens) scores 0.
     """
+    _check_corpus(hypotheses, references, "hypotheses and references must be lists of strings "
+                  "(one sentence each, tokens joined by spaces)", "references: pass one "
+                  "reference per hypothesis")
+    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], force=True).score
+
+
+def _check_corpus(hypotheses, references, kinds: str, count: str) -> None:
+    """The checks both BLEU functions make: `kinds` says what they take, `count` how many."""
     if isinstance(hypotheses, str) or isinstance(references, str) \
             or not isinstance(hypotheses, Sequence) or not isinstance(references, Sequence):
-        raise ValueError("hypotheses and references must be lists of strings (one sentence "
-                         "each, tokens joined by spaces)")
+        raise ValueError(kinds)
     if len(hypotheses) != len(references):
-        raise ValueError(f"got {len(hypotheses)} hypotheses for {len(references)} references: "
-                         "pass one reference per hypothesis")
+        raise ValueError(f"got {len(hypotheses)} hypotheses for {len(references)} {count}")
     if not hypotheses:
-        raise ValueError("no sentences: BLEU needs at least one hypothesis and reference")
-    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], force=True).score
+        raise ValueError("no sentences: BLEU needs at least one hypothesis and its references")
 
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
@@ -145,15 +150,9 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
     documentation allows too but which sacreBLEU 2.6.0 keeps as a reference of length 0, and
     that changes the brevity penalty of a short hypothesis.
     """
-    if isinstance(hypotheses, str) or not isinstance(hypotheses, Sequence) \
-            or not isinstance(references, Sequence) or isinstance(references, str):
-        raise ValueError("hypotheses must be a list of strings and references a list of "
-                         "tuples of strings (all the references of one sentence each)")
-    if len(hypotheses) != len(references):
-        raise ValueError(f"got {len(hypotheses)} hypotheses for {len(references)} reference "
-                         "tuples: pass one tuple of references per hypothesis")
-    if not hypotheses:
-        raise ValueError("no sentences: BLEU needs at least one hypothesis and its references")
+    _check_corpus(hypotheses, references, "hypotheses must be a list of strings and references "
+                  "a list of tuples of strings (all the references of one sentence each)",
+                  "reference tuples: pass one tuple of references per hypothesis")
     for i, refs in enumerate(references):
         if isinstance(refs, str) or not refs or not all(isinstance(r, str) for r in refs):
             raise ValueError(f"references[{i}] must be a non-empty tuple of strings, got "
