@@ -38,7 +38,7 @@ c.GenerateAssignment.create_assignment = True
 # Running a notebook: `nbgrader validate` (and the Validate button) and `nbgrader autograde`.
 
 # Per-cell limit (nbgrader's default is 30 s). Notebook 07's capstone trains in one cell for
-# up to its budget of 150 CPU seconds (its solution: about 65), which a busy grading machine
+# up to its budget of 150 CPU seconds (its solution: about 60), which a busy grading machine
 # stretches in wall-clock time; this only stops a student's runaway loop.
 c.Execute.timeout = 300
 

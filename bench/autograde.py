@@ -1,4 +1,4 @@
-"""Autograde time for one full submission of all six notebooks, as `make grade` runs it.
+"""Autograde time for one full submission of every notebook, as `make grade` runs it.
 
 A temporary course directory gets the solutions and a release (`make release`); one student
 submits the solution notebooks; `make grade` autogrades them (every notebook executed with its
@@ -8,7 +8,7 @@ which is left out of `seconds` (an instructor pays it once per environment chang
 student). Output check: the submission must score full marks in the gradebook, or the
 script exits non-zero.
 
-    .venv/bin/python bench/autograde.py [--json FILE]
+    .venv/bin/python bench/autograde.py [--json FILE] [--only NN_name ...]
 """
 from __future__ import annotations
 
@@ -38,10 +38,15 @@ def make(target: str, course: Path) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="time these assignments only (default: every one)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
         shutil.copytree(ROOT / "solutions", course / "solutions")
+        for folder in (course / "solutions").iterdir():
+            if args.only and folder.is_dir() and folder.name not in args.only:
+                shutil.rmtree(folder)
         make("release", course)
         names = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
         for name in names:

@@ -431,7 +431,7 @@ def train_capstone():
                            src_tokenize=src_tokenizer.tokenize, tgt_tokenize=tgt_tokenizer.tokenize)
                for pairs, batch_size, shuffle in [(train_pairs, 64, True),
                                                   (tatoeba_pairs(valid), 256, False)]]
-    fit(model, *loaders, TrainConfig(epochs=12, lr=3e-3, device="cpu"), progress=False)
+    fit(model, *loaders, TrainConfig(epochs=10, lr=3e-3, device="cpu"), progress=False)
     return Trained(model, src_vocab, tgt_vocab, src_tokenizer=src_tokenizer,
                    tgt_tokenizer=tgt_tokenizer)
     ### END SOLUTION
