@@ -5,10 +5,14 @@
 `pretrained` give back. A checkpoint is one `torch.save` file holding plain data only (loaded
 with `weights_only=True`, so loading never runs pickled code):
 
-    {"config": Seq2SeqConfig as a dict, "state_dict": weights,
+    {"config": Seq2SeqConfig (or TransformerConfig) as a dict, "state_dict": weights,
      "src_vocab": Vocab.to_dict(), "tgt_vocab": Vocab.to_dict(),
      "history": History.to_dict(), "extra": recipe-specific results,
      "src_tokenizer": tokenizer JSON, "tgt_tokenizer": tokenizer JSON}
+
+A Transformer's file also holds `"kind": "transformer"` (its config is a `TransformerConfig`);
+a file without "kind" holds a `Seq2Seq`, so the files written before the Transformer existed
+load as they did and keep their bytes.
 
 The two tokenizer keys are there only for a model trained on learnt tokenizers (notebook 07's
 "tatoeba", `course_utils.subwords`); the word and character models have none, so their files
@@ -34,6 +38,10 @@ from .decoding import beam_search, greedy_decode
 from .models import Seq2Seq, Seq2SeqConfig
 from .subwords import SubwordTokenizer, WordTokenizer, tokenizer_from_json
 from .training import History
+from .transformer import Transformer, TransformerConfig
+
+# The model classes a checkpoint's "kind" names; no "kind" is a Seq2Seq.
+_KINDS = {"transformer": (Transformer, TransformerConfig)}
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "MANIFEST.json"
@@ -51,7 +59,7 @@ class Trained:
     characters, whose data comes tokenised.
     """
 
-    model: Seq2Seq
+    model: Seq2Seq | Transformer
     src_vocab: Vocab
     tgt_vocab: Vocab
     history: History = field(default_factory=History)
@@ -98,7 +106,11 @@ def save_checkpoint(trained: Trained, path: str | Path) -> Path:
     trained.model.check_vocabs(trained.src_vocab, trained.tgt_vocab)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
+    payload = {}
+    for kind, (model_class, _) in _KINDS.items():
+        if isinstance(trained.model, model_class):  # absent for a Seq2Seq: old files' bytes
+            payload["kind"] = kind
+    payload |= {
         "config": trained.model.config.to_dict(),
         # Contiguous CPU copies, so the file does not depend on the device or on views.
         "state_dict": {k: v.detach().cpu().contiguous().clone()
@@ -124,7 +136,13 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
     payload = torch.load(path, map_location="cpu", weights_only=True)
     src_vocab = Vocab.from_dict(payload["src_vocab"])
     tgt_vocab = Vocab.from_dict(payload["tgt_vocab"])
-    model = Seq2Seq(Seq2SeqConfig(**payload["config"]))
+    kind = payload.get("kind")
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"{path.name} holds a model of kind {kind!r}, which this version of "
+                         f"course_utils cannot build (it knows {', '.join(_KINDS)}): update "
+                         "the course repository")
+    model_class, config_class = _KINDS.get(kind, (Seq2Seq, Seq2SeqConfig))
+    model = model_class(config_class(**payload["config"]))
     model.check_vocabs(src_vocab, tgt_vocab)
     model.load_state_dict(payload["state_dict"])
     model.to(device or "cpu").eval()

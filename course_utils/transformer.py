@@ -32,7 +32,7 @@ from torch import nn
 
 from .data.batching import check_source
 from .data.vocab import BOS_ID, EOS_ID, PAD_ID
-from .models import _check_ids  # the same token-id checks as Seq2Seq's
+from .models import Seq2Seq, _check_ids  # the same token-id checks as Seq2Seq's
 
 
 @dataclass
@@ -84,10 +84,16 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
 
 
 class MultiHeadAttention(nn.Module):
-    """H attentions in parallel, each in its own K-dimensional projection of the inputs."""
+    """H attentions in parallel, each in its own K-dimensional projection of the inputs.
+
+    `attend` is the attention function it calls, `scaled_dot_product_attention` unless
+    `Transformer.use_attention` set another one with the same signature (notebook 08 plugs in
+    the student's); it is a plain attribute, not a weight, so checkpoints do not store it.
+    """
 
     def __init__(self, d_model: int, num_heads: int) -> None:
         super().__init__()
+        self.attend = scaled_dot_product_attention
         self.num_heads, self.head_dim = num_heads, d_model // num_heads
         self.query_proj = nn.Linear(d_model, d_model)
         self.key_proj = nn.Linear(d_model, d_model)
@@ -109,7 +115,7 @@ class MultiHeadAttention(nn.Module):
         """Attend from `query (B, T, D)` to projected `keys`, `values` `(B, H, S, K)`; `mask`
         broadcastable to `(B, H, T, S)`. Returns `(B, T, D)` and the weights `(B, H, T, S)`."""
         q = self.split_heads(self.query_proj(query))  # (B, H, T, K)
-        out, weights = scaled_dot_product_attention(q, keys, values, mask)  # (B, H, T, K)
+        out, weights = self.attend(q, keys, values, mask)  # (B, H, T, K), (B, H, T, S)
         batch, _, length, _ = out.shape
         out = out.transpose(1, 2).reshape(batch, length, -1)  # (B, T, D): heads side by side
         return self.out_proj(out), weights
@@ -224,6 +230,14 @@ class Transformer(nn.Module):
         self.config = cfg = config
         self.src_embedding = nn.Embedding(cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
         self.tgt_embedding = nn.Embedding(cfg.tgt_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        for embedding in (self.src_embedding, self.tgt_embedding):
+            # std D^-1/2 (as tensor2tensor initialises them), so that after the √D scale in
+            # `_embed` a token's features have variance 1, like the positions' sines and
+            # cosines. torch's default std 1 would make them √D = 8 times larger and drown the
+            # positions: reversal then trains several times slower (measured in issue 17).
+            nn.init.normal_(embedding.weight, std=cfg.d_model ** -0.5)
+            with torch.no_grad():
+                embedding.weight[cfg.pad_id].zero_()
         self.register_buffer("positions", sinusoidal_positions(cfg.max_len, cfg.d_model),
                              persistent=False)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -237,8 +251,20 @@ class Transformer(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    check_vocabs = Seq2Seq.check_vocabs  # the same check: it reads only config's two sizes
+
+    def use_attention(self, attend=None) -> Transformer:
+        """Make every attention layer call `attend(query, key, value, mask) -> (out, weights)`
+        (the signature of `scaled_dot_product_attention`) instead of the course's; None puts the
+        course's back. Returns the model. The weights are unchanged: only the function is."""
+        for module in self.modules():
+            if isinstance(module, MultiHeadAttention):
+                module.attend = attend or scaled_dot_product_attention
+        return self
+
     def _embed(self, embedding: nn.Embedding, ids: torch.Tensor, start: int) -> torch.Tensor:
-        """Token embeddings scaled by √D (as in the paper) plus positions start, start+1, ...:
+        """Token embeddings scaled by √D (as in the paper; see `__init__` for their initial size)
+        plus positions start, start+1, ...:
         `(B, L)` ids -> `(B, L, D)`."""
         end = start + ids.size(1)
         if end > self.config.max_len:

@@ -16,7 +16,8 @@ from course_utils.decoding import translate
 from course_utils.metrics import evaluate_translation
 from course_utils.models import Seq2Seq, Seq2SeqConfig
 from course_utils.pretrain import main as pretrain_main
-from course_utils.recipes import RECIPES, Experiment, Recipe, run_experiment, train_recipe
+from course_utils.recipes import (ARCHITECTURES, RECIPES, Experiment, Recipe, run_experiment,
+                                  train_recipe)
 from course_utils.training import History
 
 MODELS = ["reversal", "translation_bottleneck", "translation_attention", "translation_general"]
@@ -163,7 +164,8 @@ def test_recipes_are_data_that_name_a_task_a_model_and_a_training():
     for name, recipe in RECIPES.items():
         recipe = recipe.recipe if isinstance(recipe, Experiment) else recipe
         assert isinstance(recipe, Recipe), name
-        Seq2SeqConfig(10, 10, **recipe.model)  # valid model arguments, the sizes aside
+        _, config = ARCHITECTURES[recipe.architecture]
+        config(10, 10, **recipe.model)  # valid model arguments, the sizes aside
     assert RECIPES["translation_attention"].model["attention"] == "additive"
     assert RECIPES["teacher_forcing"].seeds == (0, 1, 2)
 

@@ -199,3 +199,35 @@ def test_it_learns_to_reverse_held_out_strings():
     fit(model, loader, config=TrainConfig(epochs=12, lr=3e-3), progress=False)
     match = exact_match(greedy_decode(model, src, lengths, max_len=8), gold)
     assert match > 0.75, f"exact match on held-out strings: {match:.2f}"
+
+
+def test_token_embeddings_start_at_the_scale_of_the_positions():
+    """After the √D scale a token's features have variance about 1, like the sines and cosines
+    (variance 1/2): with torch's default std 1 they were √D times larger and drowned the
+    positions, and reversal trained several times slower."""
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(200, 200, d_model=64, dropout=0.0))
+    scaled = model.src_embedding.weight[1:] * math.sqrt(64)
+    assert 0.8 < scaled.std().item() < 1.2
+    assert torch.equal(model.src_embedding.weight[0], torch.zeros(64))  # <pad> stays zero
+    assert torch.equal(model.tgt_embedding.weight[0], torch.zeros(64))
+
+
+def test_use_attention_plugs_a_function_into_every_attention_layer():
+    model = tiny()
+    src, lengths, tgt_in = batch()
+    calls = []
+
+    def attend(query, key, value, mask):
+        calls.append(query.shape)
+        return scaled_dot_product_attention(query, key, value, mask)
+
+    with evaluating(model):
+        expected = model(src, lengths, tgt_in)
+        got = model.use_attention(attend)(src, lengths, tgt_in)
+        assert torch.equal(got, expected)
+        assert len(calls) == 2 + 2 * 2  # 2 encoder layers, 2 decoder layers x (self, cross)
+        model.use_attention(lambda q, k, v, m: (torch.zeros_like(q), None))
+        assert not torch.allclose(model(src, lengths, tgt_in), expected)
+        model.use_attention(None)  # the course's again
+        assert torch.equal(model(src, lengths, tgt_in), expected)
