@@ -17,6 +17,7 @@ loads. A variant is a `dataclasses.replace` away:
 | `translation_general` | 06 | the same with multiplicative (Luong `general`) attention |
 | `teacher_forcing` | 03 | an `Experiment`, results only: ratio 1.0 vs 0.5 vs a schedule, seeds 0, 1, 2 |
 | `tatoeba` | 07 | real Tatoeba sentences: BPE tokenizers, bidirectional LSTM + additive attention, dropout |
+| `tatoeba_words` | 07 | the same on whole words (the 1,500 most frequent a side: the same size) |
 | `transformer_reversal` | 08 | a small `Transformer` (`course_utils.transformer`) reversing strings of 3–10 letters |
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .data.tatoeba import tatoeba_pairs, tatoeba_splits
 from .decoding import translate
 from .metrics import bleu, corpus_bleu, evaluate_translation, token_accuracy
 from .models import Seq2Seq, Seq2SeqConfig
-from .subwords import SubwordTokenizer
+from .subwords import SubwordTokenizer, WordTokenizer
 from .training import History, Schedule, TrainConfig, fit, inverse_sigmoid_schedule, set_seed
 from .transformer import Transformer, TransformerConfig
 
@@ -62,6 +63,9 @@ class Task:
     # pair per reference, and scores are lowercase corpus BLEU against all references.
     grouped: bool = False
     beam: tuple[int, float] | None = None  # (beam size, length penalty) also scored on test
+    # With `subwords`: "bpe" (SubwordTokenizer) or "words" (WordTokenizer keeping the most
+    # frequent words, as many as `subwords` says: a model of the same size).
+    tokenizer: str = "bpe"
 
     def pairs(self, split: list) -> list:
         """`(source, target)` pairs of a split: one per reference when grouped."""
@@ -73,6 +77,9 @@ class Task:
             return None, None
         sources = [pair[0] for pair in (train if self.grouped else self.pairs(train))]
         targets = [pair[1] for pair in self.pairs(train)]
+        if self.tokenizer == "words":
+            return (WordTokenizer.train(sources, vocab_size=self.subwords[0]),
+                    WordTokenizer.train(targets, vocab_size=self.subwords[1]))
         return (SubwordTokenizer.train(sources, self.subwords[0]),
                 SubwordTokenizer.train(targets, self.subwords[1]))
 
@@ -122,6 +129,9 @@ TASKS = {
                                                "length_penalty": 0.6, "bleu": "lowercase "
                                                "sacreBLEU, all references (corpus_bleu)"}),
 }
+# The same data and scores on whole words: the 1,500 most frequent a side, so that a model on
+# them has exactly the size of one on 1,500 BPE pieces (notebook 07's words-vs-subwords row).
+TASKS["tatoeba_words"] = replace(TASKS["tatoeba"], tokenizer="words")
 
 
 # --- the recipes ----------------------------------------------------------------------------
@@ -190,6 +200,8 @@ RECIPES: dict[str, Recipe | Experiment] = {
                                    TrainConfig(epochs=8, lr=1e-3, device="cpu"),
                                    architecture="transformer"),
 }
+# The tatoeba model's recipe on whole words instead of BPE pieces (notebook 07, section 3).
+RECIPES["tatoeba_words"] = replace(RECIPES["tatoeba"], task="tatoeba_words")
 
 
 def _lookup(recipe, kind: type):

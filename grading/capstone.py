@@ -10,7 +10,8 @@ hidden regions, which only the grader runs (grading/replay.py), call:
   the same number, so it is computed once per model and decoding (a cache keyed by a hash
   of everything that decides the translations).
 - `weights_like_shipped`, `translates_like_shipped`, in the rules cell: whether the model is
-  the shipped `tatoeba` model (or one fine-tuned from it) in disguise. Two tests, as neither
+  a shipped model of the notebook (`tatoeba`, `tatoeba_words`), or one fine-tuned from it, in
+  disguise. Two tests, as neither
   suffices alone: the weights' cosine similarity (a fine-tuned copy stays near 1), and how often the
   model's greedy translations of the hidden sentences are the shipped model's word for word
   (a copy reparametrised so its weights look unrelated, embeddings negated or permuted,
@@ -23,6 +24,7 @@ hidden regions, which only the grader runs (grading/replay.py), call:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -42,6 +44,7 @@ GREEDY = {"beam_size": 1, "length_penalty": 0.0}
 # 0.999 / 0.989 (its translations drift fast: 33% / 6% / 1% agreement); a reparametrised copy
 # (embeddings negated or permuted) has similarity -0.86 / 0.09 and 100% agreement.
 MAX_SIMILARITY, MAX_AGREEMENT = 0.5, 0.2
+SHIPPED = ("tatoeba", "tatoeba_words")  # notebook 07's shipped models: none is a capstone
 
 
 def model_digest(trained: Trained, decoding: dict) -> str:
@@ -75,22 +78,27 @@ def _hidden_greedy(trained: Trained) -> list[str]:
         return trained.translate([english for english, _ in hidden_tatoeba()], **GREEDY)
 
 
-def shipped_agreement(trained: Trained) -> float:
+@functools.cache
+def _shipped_hidden_greedy(name: str) -> tuple[str, ...]:
+    return tuple(_hidden_greedy(pretrained(name)))
+
+
+def shipped_agreement(trained: Trained, name: str = "tatoeba") -> float:
     """The fraction of the hidden sentences whose greedy translation by `trained` is the
-    shipped model's, word for word."""
-    mine, theirs = _hidden_greedy(trained), _hidden_greedy(pretrained("tatoeba"))
+    shipped model `name`'s, word for word."""
+    mine, theirs = _hidden_greedy(trained), _shipped_hidden_greedy(name)
     return sum(a == b for a, b in zip(mine, theirs)) / len(theirs)
 
 
 def weights_like_shipped(trained: Trained) -> bool:
     """Whether `trained`'s weights are (or were trained from) the shipped model's."""
-    return abs(shipped_similarity(trained)) >= MAX_SIMILARITY
+    return any(abs(shipped_similarity(trained, name)) >= MAX_SIMILARITY for name in SHIPPED)
 
 
 def translates_like_shipped(trained: Trained) -> bool:
     """Whether `trained` repeats the shipped model's greedy translations of the hidden split
     far more often than a model of its own does."""
-    return shipped_agreement(trained) >= MAX_AGREEMENT
+    return any(shipped_agreement(trained, name) >= MAX_AGREEMENT for name in SHIPPED)
 
 
 def approve(trained: Trained) -> None:
@@ -103,14 +111,14 @@ def approved(trained: Trained) -> bool:
     return model_digest(trained, {}) in _APPROVED
 
 
-def shipped_similarity(trained: Trained) -> float:
-    """Cosine similarity between `trained`'s weights and the shipped `tatoeba` model's, over
+def shipped_similarity(trained: Trained, name: str = "tatoeba") -> float:
+    """Cosine similarity between `trained`'s weights and the shipped model `name`'s, over
     the parameters both have with the same name and shape (0.0 if none).
 
     Two models trained from different random initialisations score near 0 (their weights are
     unrelated up to permutations of the hidden units); the shipped model scores 1, and one
     fine-tuned from it stays close to 1, since training moves weights only a little."""
-    shipped = pretrained("tatoeba").model.state_dict()
+    shipped = pretrained(name).model.state_dict()
     mine, theirs = [], []
     for name, tensor in trained.model.state_dict().items():
         if name in shipped and shipped[name].shape == tensor.shape and tensor.is_floating_point():
