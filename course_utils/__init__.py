@@ -2,7 +2,8 @@
 
 Layers, each importing only those before it:
 `data` → `attention` → `models` → `decoding` → `metrics` → `training` → `checkpoints` →
-`recipes` → `plotting`; `exercises` (a student's answer or the reference) imports none.
+`recipes` → `plotting` (`transformer` sits after `models`); `exercises` (a student's answer or
+the reference) imports none.
 See docs/DESIGN.md for the contracts between them.
 
 Notebooks import everything from here, `from course_utils import fit, pretrained, ...`; this
@@ -24,6 +25,7 @@ from .plotting import plot_attention, plot_bars, plot_lines, plot_training_curve
 from .recipes import RECIPES, run_experiment, train_recipe
 from .subwords import SubwordTokenizer, WordTokenizer
 from .training import TrainConfig, fit, inverse_sigmoid_schedule, set_seed
+from .transformer import Transformer, TransformerConfig
 
 __version__ = "0.1.0"
 
@@ -41,5 +43,6 @@ __all__ = [
     "RECIPES", "run_experiment", "train_recipe",
     "SubwordTokenizer", "WordTokenizer",
     "TrainConfig", "fit", "inverse_sigmoid_schedule", "set_seed",
+    "Transformer", "TransformerConfig",
     "yours_or_reference",
 ]

@@ -259,7 +259,8 @@ class Transformer(nn.Module):
         course's back. Returns the model. The weights are unchanged: only the function is."""
         for module in self.modules():
             if isinstance(module, MultiHeadAttention):
-                module.attend = attend or scaled_dot_product_attention
+                # `is None`, not `or`: the grader's handle on a student's function has no truth value
+                module.attend = scaled_dot_product_attention if attend is None else attend
         return self
 
     def _embed(self, embedding: nn.Embedding, ids: torch.Tensor, start: int) -> torch.Tensor:

@@ -43,7 +43,7 @@ NBGRADER = BIN / "nbgrader"
 
 # The course's assignments (README.md); every one must exist.
 ASSIGNMENTS = ["01_toy_reversal", "02_translation", "03_teacher_forcing", "04_perplexity",
-               "05_beam_search", "06_attention", "07_real_sentences"]
+               "05_beam_search", "06_attention", "07_real_sentences", "08_transformer"]
 # Notebook 07's capstone trains a model in a narrative cell and is graded on it: its cells are
 # judged by tests/test_capstone.py and the grading round trip, not by the harness of
 # tests/test_checks_agree.py, which runs narrative cells for their definitions only.

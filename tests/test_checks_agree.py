@@ -290,7 +290,7 @@ NO_VARIANT = {"test_build_vocab_order", "test_build_vocab_min_freq"}
 
 
 def test_every_test_cell_is_judged_here():
-    assert len(cases()) == 45
+    assert len(cases()) == 50
 
 
 @functools.cache
@@ -680,6 +680,41 @@ def gold_attention_mass(weights, gold):
     if not means:
         raise ValueError("none")
     return sum(means) / len(means)
+"""},
+    ],
+    "08_transformer": [
+        # scores not divided by sqrt(d_k): right only where d_k = 1
+        {"scaled_dot_attention": """
+def scaled_dot_attention(query, key, value, mask=None):
+    scores = query @ key.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ value, weights
+"""},
+        # the mask ignored
+        {"scaled_dot_attention": """
+def scaled_dot_attention(query, key, value, mask=None):
+    weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(query.size(-1)), dim=-1)
+    return weights @ value, weights
+"""},
+        # the mask applied after the softmax, which is not renormalised
+        {"scaled_dot_attention": """
+def scaled_dot_attention(query, key, value, mask=None):
+    weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(query.size(-1)), dim=-1)
+    if mask is not None:
+        weights = weights * mask
+    return weights @ value, weights
+"""},
+        # sines and cosines swapped
+        {"positional_encoding": """
+def positional_encoding(max_len, d_model):
+    position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+    frequency = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
+    table = torch.zeros(max_len, d_model)
+    table[:, 0::2] = torch.cos(position * frequency)
+    table[:, 1::2] = torch.sin(position * frequency)
+    return table
 """},
     ],
 }
@@ -1156,6 +1191,15 @@ DELEGATING_PASSES = {  # answers that pass their test cells by calling the libra
                      "    return masked_softmax(scores, mask).squeeze(1)\n",
                      ["test_attention_layers", "test_attention_values", "test_attention_mask",
                       "test_trained_attention", "test_general_attention"]),
+    "08_transformer": ("from course_utils.transformer import scaled_dot_product_attention\n"
+                       "from course_utils.transformer import sinusoidal_positions\n"
+                       "def scaled_dot_attention(query, key, value, mask=None):\n"
+                       "    return scaled_dot_product_attention(query, key, value, mask)\n"
+                       "def positional_encoding(max_len, d_model):\n"
+                       "    return sinusoidal_positions(max_len, d_model)\n",
+                       ["test_scaled_dot_values", "test_scaled_dot_padding_mask",
+                        "test_scaled_dot_causal_mask", "test_positional_encoding",
+                        "test_scaled_dot_in_the_model"]),
 }
 
 

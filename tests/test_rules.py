@@ -197,6 +197,30 @@ def general_attention(query, memory, mask, W):
     scores = torch.bmm(memory @ W.T, query.unsqueeze(2)).transpose(1, 2)  # (B, 1, S)
     return masked_softmax(scores, mask).squeeze(1)
 """),
+    "07 capstone from the word model": ("07_real_sentences", "train_capstone", "train_capstone",
+                                        """\
+_kept = words_model
+def train_capstone():
+    return _kept
+"""),
+    "08 attention from the course's": ("08_transformer", "scaled_dot_attention",
+                                       "scaled_dot_attention", """\
+from course_utils.transformer import scaled_dot_product_attention
+def scaled_dot_attention(query, key, value, mask=None):
+    return scaled_dot_product_attention(query, key, value, mask)
+"""),
+    "08 attention from torch's module": ("08_transformer", "scaled_dot_attention",
+                                         "scaled_dot_attention", """\
+def scaled_dot_attention(query, key, value, mask=None):
+    attention = torch.nn.MultiheadAttention(query.size(-1), 1)
+    return attention(query, key, value)
+"""),
+    "08 positions from the course's": ("08_transformer", "positional_encoding",
+                                       "positional_encoding", """\
+from course_utils.transformer import sinusoidal_positions
+def positional_encoding(max_len, d_model):
+    return sinusoidal_positions(max_len, d_model)
+"""),
     "07 capstone from the shipped checkpoint": ("07_real_sentences", "train_capstone",
                                                 "train_capstone", """\
 def train_capstone():
@@ -226,7 +250,8 @@ RULED = {"01_toy_reversal": {"LSTMEncoder", "LSTMDecoder", "EncoderDecoder", "tr
          "04_perplexity": {"masked_perplexity"},
          "05_beam_search": {"beam_search_one"},
          "06_attention": {"BahdanauAttention", "general_attention"},
-         "07_real_sentences": {"train_capstone"}}
+         "07_real_sentences": {"train_capstone"},
+         "08_transformer": {"scaled_dot_attention", "positional_encoding"}}
 
 
 def with_answers(name: str, replaced: dict[str, str]):
