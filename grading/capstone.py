@@ -11,12 +11,11 @@ hidden regions, which only the grader runs (grading/replay.py), call:
   of everything that decides the translations).
 - `weights_like_shipped`, `translates_like_shipped`, in the rules cell: whether the model is
   a shipped model of the notebook (`tatoeba`, `tatoeba_words`), or one fine-tuned from it, in
-  disguise. Two tests, as neither
-  suffices alone: the weights' cosine similarity (a fine-tuned copy stays near 1), and how often the
-  model's greedy translations of the hidden sentences are the shipped model's word for word
-  (a copy reparametrised so its weights look unrelated, embeddings negated or permuted,
-  still translates exactly as the shipped model does). A model that passes both is
-  `approve`d.
+  disguise. Two tests, as neither suffices alone: the weights' cosine similarity (a
+  fine-tuned copy stays near 1), and how often the model's greedy translations of the hidden
+  sentences are the shipped model's word for word (a copy reparametrised so its weights look
+  unrelated, embeddings negated or permuted, still translates exactly as the shipped model
+  does). A model that passes both is `approve`d.
 - `approved(trained)`, in the BLEU cells: the model is the one the rules cell accepted, so a
   model that changed afterwards (trained on in a background thread, past the budget) or was
   never accepted earns no BLEU points. Approvals are kept in this process, keyed by a hash of
@@ -61,32 +60,35 @@ def model_digest(trained: Trained, decoding: dict) -> str:
     return digest.hexdigest()
 
 
+# Read once per grading process: the hidden split, and the shipped models compared with.
+_hidden = functools.cache(hidden_tatoeba)
+_shipped = functools.cache(pretrained)
+
+
+def _translate_hidden(trained: Trained, decoding: dict) -> list[str]:
+    with torch.no_grad():
+        return trained.translate([english for english, _ in _hidden()], **decoding)
+
+
 def hidden_bleu(trained: Trained, decoding: dict) -> float:
     """Lowercase sacreBLEU of `trained.translate(hidden English, **decoding)` against every
     reference of the hidden split."""
     key = model_digest(trained, decoding)
     if key not in _BLEU_CACHE:
-        hidden = hidden_tatoeba()
-        with torch.no_grad():
-            hypotheses = trained.translate([english for english, _ in hidden], **decoding)
-        _BLEU_CACHE[key] = corpus_bleu(hypotheses, [refs for _, refs in hidden], lowercase=True)
+        _BLEU_CACHE[key] = corpus_bleu(_translate_hidden(trained, decoding),
+                                       [refs for _, refs in _hidden()], lowercase=True)
     return _BLEU_CACHE[key]
-
-
-def _hidden_greedy(trained: Trained) -> list[str]:
-    with torch.no_grad():
-        return trained.translate([english for english, _ in hidden_tatoeba()], **GREEDY)
 
 
 @functools.cache
 def _shipped_hidden_greedy(name: str) -> tuple[str, ...]:
-    return tuple(_hidden_greedy(pretrained(name)))
+    return tuple(_translate_hidden(_shipped(name), GREEDY))
 
 
 def shipped_agreement(trained: Trained, name: str = "tatoeba") -> float:
     """The fraction of the hidden sentences whose greedy translation by `trained` is the
     shipped model `name`'s, word for word."""
-    mine, theirs = _hidden_greedy(trained), _shipped_hidden_greedy(name)
+    mine, theirs = _translate_hidden(trained, GREEDY), _shipped_hidden_greedy(name)
     return sum(a == b for a, b in zip(mine, theirs)) / len(theirs)
 
 
@@ -118,12 +120,12 @@ def shipped_similarity(trained: Trained, name: str = "tatoeba") -> float:
     Two models trained from different random initialisations score near 0 (their weights are
     unrelated up to permutations of the hidden units); the shipped model scores 1, and one
     fine-tuned from it stays close to 1, since training moves weights only a little."""
-    shipped = pretrained(name).model.state_dict()
+    shipped = _shipped(name).model.state_dict()
     mine, theirs = [], []
-    for name, tensor in trained.model.state_dict().items():
-        if name in shipped and shipped[name].shape == tensor.shape and tensor.is_floating_point():
+    for key, tensor in trained.model.state_dict().items():
+        if key in shipped and shipped[key].shape == tensor.shape and tensor.is_floating_point():
             mine.append(tensor.flatten().double())
-            theirs.append(shipped[name].flatten().double())
+            theirs.append(shipped[key].flatten().double())
     if not mine:
         return 0.0
     return float(torch.nn.functional.cosine_similarity(torch.cat(mine), torch.cat(theirs), dim=0))

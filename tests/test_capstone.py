@@ -105,6 +105,12 @@ def test_the_shipped_model_fine_tuned_earns_nothing():
     assert check_failure is not None and "shipped model's" in check_failure, check_failure
 
 
+def test_the_shipped_word_model_earns_nothing_either():
+    """Notebook 07 ships two models; the word one, handed in, is refused as the BPE one is."""
+    _, check_failure = judge_rules(pretrained("tatoeba_words"), cpu_seconds=40.0)
+    assert check_failure is not None and "shipped model's" in check_failure, check_failure
+
+
 def test_similarity_separates_own_weights_from_the_shipped_ones():
     shipped = pretrained("tatoeba")
     assert shipped_similarity(shipped) == pytest.approx(1.0)
