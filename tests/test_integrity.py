@@ -1,6 +1,7 @@
 """Trusted checks (grading/integrity.py): a submission that games its test cells earns nothing.
 
-In a temporary course with 04_perplexity released, students hand in:
+In a temporary course with 04_perplexity released, students hand in its exercises (the
+notebook without its narrative's code, which the test cells do not use: 8 of a run's 11 s):
     honest       the solutions                                           full marks
     wrong        wrong answers (no tricks)                               the baseline
     <attack>     the same wrong answers, plus code that makes the test cells pass in the
@@ -18,6 +19,7 @@ About two minutes.
 """
 from __future__ import annotations
 
+import ast
 import csv
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +158,16 @@ def autograde(root: Path, name: str, students: list[str], *options: str) -> dict
             if row["assignment"] == name and row["student_id"] in students}
 
 
+def exercises_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`nb` as handed in by a student who deleted the code cells nbgrader does not know but
+    the imports (nbgrader grades what it knows; tests/test_grading.py grades whole notebooks)."""
+    def imports(source: str) -> bool:
+        return all(isinstance(node, (ast.Import, ast.ImportFrom)) or
+                   ast.unparse(node).startswith("set_seed(") for node in ast.parse(source).body)
+    nb.cells = [c for c in nb.cells if c.cell_type != "code" or meta(c) or imports(c.source)]
+    return nb
+
+
 def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
     """Release `name` in course `root`, hand in its submissions, grade them both ways."""
     released_course(root, name)
@@ -164,7 +176,8 @@ def grade_both_ways(root: Path, name: str) -> dict[str, dict[str, float]]:
     answers = {"honest": {}, "wrong": WRONG[name],
                **{student: {**WRONG[name], **ATTACKS[student][1]} for student in attackers},
                **{student: DELEGATING[name] for student in delegating}}
-    hand_in(root, name, {student: nbformat.writes(submission(name, root, answer))
+    trim = exercises_only if attackers else (lambda nb: nb)
+    hand_in(root, name, {student: nbformat.writes(trim(submission(name, root, answer)))
                          for student, answer in answers.items()})
     if not attackers:  # 01: the delegating student, as configured only (01 trains a model in
         # the notebook, about 25 s a submission: the attacks use 04, which trains nothing, and
