@@ -32,9 +32,8 @@ from pathlib import Path
 
 import torch
 
-from .data.batching import encode_batch
 from .data.vocab import Vocab
-from .decoding import beam_search, greedy_decode
+from .decoding import translate
 from .models import Seq2Seq, Seq2SeqConfig
 from .subwords import SubwordTokenizer, WordTokenizer, tokenizer_from_json
 from .training import History
@@ -86,19 +85,10 @@ class Trained:
                              "pretrained('tatoeba')")
         if isinstance(sentences, str):
             raise ValueError("translate expects a list of sentences; wrap one in a list")
-        self.model.check_vocabs(self.src_vocab, self.tgt_vocab)
-        outputs: list[str] = []
-        for start in range(0, len(sentences), batch_size):
-            src, lengths = encode_batch(sentences[start:start + batch_size], self.src_vocab,
-                                        self.src_tokenizer.tokenize,
-                                        device=self.model.device)  # (B, S), (B,)
-            if beam_size == 1:
-                ids = greedy_decode(self.model, src, lengths, max_len)
-            else:
-                ids = [hyps[0].tokens for hyps in beam_search(
-                    self.model, src, lengths, beam_size, max_len, length_penalty)]
-            outputs += [self.tgt_tokenizer.detokenize(self.tgt_vocab.decode(i)) for i in ids]
-        return outputs
+        tokens = translate(self.model, sentences, self.src_vocab, self.tgt_vocab,
+                           self.src_tokenizer.tokenize, max_len, batch_size, beam_size,
+                           length_penalty)
+        return [self.tgt_tokenizer.detokenize(t) for t in tokens]
 
 
 def save_checkpoint(trained: Trained, path: str | Path) -> Path:

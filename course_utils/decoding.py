@@ -157,21 +157,27 @@ def greedy_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: 
 
 def translate(model: Seq2Seq, sentences: Sequence[str], src_vocab: Vocab, tgt_vocab: Vocab,
               tokenize: Callable[[str], list[str]] = str.split, max_len: int = 30,
-              batch_size: int = 256) -> list[list[str]]:
-    """Greedy translations of raw sentences, as token lists (no `<s>` / `</s>`), in order.
+              batch_size: int = 256, beam_size: int = 1,
+              length_penalty: float = 0.0) -> list[list[str]]:
+    """Translations of raw sentences, as token lists (no `<s>` / `</s>`), in order.
 
     Each sentence is tokenised (`str.split` for words, `list` for characters), encoded with
-    `src_vocab` (unknown tokens become `<unk>`), and greedy-decoded for at most `max_len`
-    steps; the output ids are decoded with `tgt_vocab`. Sentences go through the model
-    `batch_size` at a time: a batch costs little more than one sentence.
+    `src_vocab` (unknown tokens become `<unk>`), and decoded for at most `max_len` steps:
+    greedily when `beam_size` is 1, else the best hypothesis of `beam_search` (with GNMT's
+    `length_penalty`); the output ids are decoded with `tgt_vocab`. Sentences go through the
+    model `batch_size` at a time: a batch costs little more than one sentence.
     """
     model.check_vocabs(src_vocab, tgt_vocab)
     outputs: list[list[str]] = []
     for start in range(0, len(sentences), batch_size):
         src, lengths = encode_batch(sentences[start:start + batch_size], src_vocab, tokenize,
                                     device=model.device)  # (B, S), (B,)
-        for ids in greedy_decode(model, src, lengths, max_len):
-            outputs.append(tgt_vocab.decode(ids))
+        if beam_size == 1:
+            ids = greedy_decode(model, src, lengths, max_len)
+        else:
+            ids = [hyps[0].tokens for hyps in beam_search(model, src, lengths, beam_size,
+                                                          max_len, length_penalty)]
+        outputs += [tgt_vocab.decode(i) for i in ids]
     return outputs
 
 
