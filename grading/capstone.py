@@ -10,12 +10,13 @@ hidden regions, which only the grader runs (grading/replay.py), call:
   the same number, so it is computed once per model and decoding (a cache keyed by a hash
   of everything that decides the translations).
 - `weights_like_shipped`, `translates_like_shipped`, in the rules cell: whether the model is
-  a shipped model of the notebook (`tatoeba`, `tatoeba_words`), or one fine-tuned from it, in
-  disguise. Two tests, as neither suffices alone: the weights' cosine similarity (a
-  fine-tuned copy stays near 1), and how often the model's greedy translations of the hidden
-  sentences are the shipped model's word for word (a copy reparametrised so its weights look
-  unrelated, embeddings negated or permuted, still translates exactly as the shipped model
-  does). A model that passes both is `approve`d.
+  a shipped model trained on notebook 07's data (`tatoeba`, `tatoeba_words`, and notebook
+  08's Transformer `transformer_tatoeba`), or one fine-tuned from it, in disguise. Two tests,
+  as neither suffices alone: the weights' cosine similarity (a fine-tuned copy stays near 1),
+  and how often the model's greedy translations of the hidden sentences are the shipped
+  model's word for word (a copy reparametrised so its weights look unrelated, embeddings
+  negated or permuted, still translates exactly as the shipped model does). A model that
+  passes both is `approve`d.
 - `approved(trained)`, in the BLEU cells: the model is the one the rules cell accepted, so a
   model that changed afterwards (trained on in a background thread, past the budget) or was
   never accepted earns no BLEU points. Approvals are kept in this process, keyed by a hash of
@@ -43,7 +44,13 @@ GREEDY = {"beam_size": 1, "length_penalty": 0.0}
 # 0.999 / 0.989 (its translations drift fast: 33% / 6% / 1% agreement); a reparametrised copy
 # (embeddings negated or permuted) has similarity -0.86 / 0.09 and 100% agreement.
 MAX_SIMILARITY, MAX_AGREEMENT = 0.5, 0.2
-SHIPPED = ("tatoeba", "tatoeba_words")  # notebook 07's shipped models: none is a capstone
+# The shipped models trained on notebook 07's data (08 ships the Transformer): none is a capstone.
+SHIPPED = ("tatoeba", "tatoeba_words", "transformer_tatoeba")
+# A Transformer's weights that play a Seq2Seq's role, under the Seq2Seq's name: compared
+# when the shapes agree, so a Seq2Seq given the shipped Transformer's embeddings is seen.
+_SEQ2SEQ_NAMES = {"src_embedding.weight": "encoder.embedding.weight",
+                  "tgt_embedding.weight": "decoder.embedding.weight",
+                  "out.weight": "decoder.out.weight", "out.bias": "decoder.out.bias"}
 
 
 def model_digest(trained: Trained, decoding: dict) -> str:
@@ -113,16 +120,23 @@ def approved(trained: Trained) -> bool:
     return model_digest(trained, {}) in _APPROVED
 
 
+def _by_seq2seq_names(state: dict) -> dict:
+    """`state` with a Transformer's embeddings and output layer under their Seq2Seq names."""
+    return {_SEQ2SEQ_NAMES.get(key, key): tensor for key, tensor in state.items()}
+
+
 def shipped_similarity(trained: Trained, name: str = "tatoeba") -> float:
     """Cosine similarity between `trained`'s weights and the shipped model `name`'s, over
-    the parameters both have with the same name and shape (0.0 if none).
+    the parameters both have with the same name and shape (0.0 if none). A shipped
+    Transformer's embeddings and output layer count under their Seq2Seq names
+    (`_SEQ2SEQ_NAMES`); its other weights have no Seq2Seq counterpart.
 
     Two models trained from different random initialisations score near 0 (their weights are
     unrelated up to permutations of the hidden units); the shipped model scores 1, and one
     fine-tuned from it stays close to 1, since training moves weights only a little."""
-    shipped = _shipped(name).model.state_dict()
+    shipped = _by_seq2seq_names(_shipped(name).model.state_dict())
     mine, theirs = [], []
-    for key, tensor in trained.model.state_dict().items():
+    for key, tensor in _by_seq2seq_names(trained.model.state_dict()).items():
         if key in shipped and shipped[key].shape == tensor.shape and tensor.is_floating_point():
             mine.append(tensor.flatten().double())
             theirs.append(shipped[key].flatten().double())

@@ -19,7 +19,8 @@ from test_checks_agree import LocalStudent, cell_of, judged
 from course_utils import (Seq2Seq, Seq2SeqConfig, SubwordTokenizer, Vocab, pretrained, set_seed,
                           tatoeba_pairs, tatoeba_splits)
 from course_utils.checkpoints import Trained
-from grading.capstone import hidden_bleu, model_digest, shipped_similarity
+from grading.capstone import (hidden_bleu, model_digest, shipped_similarity,
+                              translates_like_shipped, weights_like_shipped)
 
 NAME = "07_real_sentences"
 RULES_CELL = "test_capstone_rules"
@@ -40,9 +41,9 @@ def small_capstone(seed: int = 3) -> Trained:
                    tgt_tokenizer=tgt_tokenizer)
 
 
-def fine_tuned_shipped(steps: int = 5) -> Trained:
-    """The shipped model, trained a few more steps: weights a student did not train."""
-    shipped = pretrained("tatoeba")
+def fine_tuned_shipped(steps: int = 5, name: str = "tatoeba") -> Trained:
+    """The shipped model `name`, trained a few more steps: weights a student did not train."""
+    shipped = pretrained(name)
     model = copy.deepcopy(shipped.model).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     train, _, _ = tatoeba_splits()
@@ -109,6 +110,50 @@ def test_the_shipped_word_model_earns_nothing_either():
     """Notebook 07 ships two models; the word one, handed in, is refused as the BPE one is."""
     _, check_failure = judge_rules(pretrained("tatoeba_words"), cpu_seconds=40.0)
     assert check_failure is not None and "shipped model's" in check_failure, check_failure
+
+
+def test_the_shipped_transformer_handed_in_fails_the_rules_cell():
+    """Notebook 08's Transformer, trained on 07's data, handed in as the capstone. Today the
+    cell's `graded_copy`, which rebuilds a Seq2Seq, refuses it (a TypeError) before the
+    weights are compared; the tests below are what refuse its weights in any model."""
+    _, check_failure = judge_rules(pretrained("transformer_tatoeba"), cpu_seconds=40.0)
+    assert check_failure is not None, "the shipped Transformer passed the rules cell"
+
+
+@pytest.mark.parametrize("steps", [0, 5])
+def test_the_shipped_transformer_loaded_or_fine_tuned_is_refused(steps):
+    """Notebook 08 ships a Transformer trained on 07's data: it is a shipped model too, as
+    loaded or trained a few more steps. (The rules cell's `graded_copy` builds a Seq2Seq,
+    so it is refused there already; these checks are what refuses its weights.)"""
+    handed_in = fine_tuned_shipped(steps, name="transformer_tatoeba")
+    assert shipped_similarity(handed_in, "transformer_tatoeba") > 0.95
+    assert weights_like_shipped(handed_in)
+
+
+def test_a_seq2seq_with_the_shipped_transformers_embeddings_is_refused():
+    """Other architecture, other parameter names: the Transformer's embeddings and output
+    layer are compared with a Seq2Seq's under the Seq2Seq's names."""
+    shipped = pretrained("transformer_tatoeba")
+    set_seed(5)
+    model = Seq2Seq(Seq2SeqConfig(len(shipped.src_vocab), len(shipped.tgt_vocab), emb_dim=64,
+                                  hidden_dim=32, rnn_type="lstm", attention="additive"))
+    student = Trained(model.eval(), shipped.src_vocab, shipped.tgt_vocab,
+                      src_tokenizer=shipped.src_tokenizer, tgt_tokenizer=shipped.tgt_tokenizer)
+    assert abs(shipped_similarity(student, "transformer_tatoeba")) < 0.2  # its own weights
+    with torch.no_grad():
+        model.encoder.embedding.weight.copy_(shipped.model.src_embedding.weight)
+        model.decoder.embedding.weight.copy_(shipped.model.tgt_embedding.weight)
+    assert weights_like_shipped(student)
+
+
+def test_a_seq2seq_that_translates_as_the_shipped_transformer_is_refused():
+    """A Seq2Seq trained to copy the shipped Transformer's translations (here a stand-in that
+    translates with it) shares no weight with it, and its translations give it away."""
+    student = small_capstone()
+    student.translate = pretrained("transformer_tatoeba").translate
+    assert shipped_similarity(student, "transformer_tatoeba") == 0.0  # nothing of one shape
+    assert not weights_like_shipped(student)
+    assert translates_like_shipped(student)
 
 
 def test_similarity_separates_own_weights_from_the_shipped_ones():

@@ -71,3 +71,14 @@ def test_the_shipped_transformer_reverses_held_out_strings():
     match = exact_match(greedy_decode(pre.model, src, lengths, max_len=20),
                         [pre.tgt_vocab.encode(list(t)) for _, t in test])
     assert match >= 0.95 and 100 * match == pytest.approx(pre.extra["test_exact_match"])
+
+
+def test_the_shipped_tatoeba_transformer_reads_and_writes_the_lstms_pieces():
+    """Notebook 08 compares it with pretrained("tatoeba") on the same pieces: the same
+    tokenizers and vocabularies (its recipe learns them from the same training split)."""
+    pre, lstm = pretrained("transformer_tatoeba"), pretrained("tatoeba")
+    assert isinstance(pre.model, Transformer) and not pre.model.training
+    assert pre.src_tokenizer.to_json() == lstm.src_tokenizer.to_json()
+    assert pre.tgt_tokenizer.to_json() == lstm.tgt_tokenizer.to_json()
+    assert pre.src_vocab == lstm.src_vocab and pre.tgt_vocab == lstm.tgt_vocab
+    assert pre.translate(["I am here."]) == pre.translate(["I am here.", "Tom is tired."])[:1]

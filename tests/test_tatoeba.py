@@ -190,8 +190,9 @@ def test_shipped_model_translates_raw_sentences_in_order_to_lowercase_text():
     assert pre.translate(sentences, beam_size=1) == out
 
 
-def test_shipped_model_greedy_test_bleu_is_the_recorded_one(splits):
-    pre = pretrained("tatoeba")
+@pytest.mark.parametrize("name", ["tatoeba", "transformer_tatoeba"])
+def test_shipped_model_greedy_test_bleu_is_the_recorded_one(splits, name):
+    pre = pretrained(name)  # the LSTM (notebook 07) and the Transformer (notebook 08)
     task = TASKS["tatoeba"]
     scores = task.score(pre.model, splits[2], pre.src_vocab, pre.tgt_vocab,
                         (pre.src_tokenizer, pre.tgt_tokenizer))
