@@ -1,6 +1,8 @@
 # seq2seq-course: two commands do all the set-up on a fresh clone where only python3 exists.
 #   make lab    create .venv if missing, install, open JupyterLab on notebooks/
 #   make test   create or update .venv, lint (make lint), run the whole test suite
+#   make doctor what is wrong with this machine (versions, kernel, bubblewrap, chromium), with fixes
+#   make constraints  re-pin every package in constraints.txt after changing pyproject.toml
 # Course authoring (docs/AUTHORING.md):
 #   make notebooks  build solutions/*/*.ipynb from notebook_sources/*.py (executed), then release
 #   make release    regenerate notebooks/ (the student version) from solutions/ with nbgrader
@@ -11,7 +13,10 @@
 #   make grade-certs    create the course CA and the Dask cluster's keys (DASK=tls://...)
 #   make bench-class    time a synthetic class: JOBS=1, JOBS=2, a 2-worker Dask cluster
 #   make feedback       write feedback/<student>/NN_name/NN_name.html
-#   make export         write every student's scores to grades.csv
+#   make export         write every student's scores to grades.csv, and Canvas's and
+#                       Moodle's gradebook import files (canvas-grades.csv, moodle-grades.csv)
+#   make report         item analysis of the graded class: item-report.html
+#   make due-dates      copy due_dates.toml's due dates into gradebook.db (release and grade do)
 #   make student-dist   build dist/seq2seq-course-student.zip, what students download
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,20 +25,36 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: lab test unit lint venv bench bench-class clean-venv release notebooks
-.PHONY: students collect grade grade-certs feedback export student-dist
-.PHONY: chromium bubblewrap
+.PHONY: students collect grade grade-certs feedback export report due-dates student-dist
+.PHONY: chromium bubblewrap doctor constraints
 
-# Reinstall whenever the dependency list changes.
-$(STAMP): pyproject.toml
+# Reinstall whenever the dependency list or its pinned versions change. constraints.txt pins
+# every package (`make constraints` writes it from pyproject.toml), so every machine and CI
+# get the same versions.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
+# Re-resolve pyproject.toml's dependencies (the newest versions it allows, as on a fresh
+# machine) and pin them all in constraints.txt (.ci/update-constraints, about a minute). Run it
+# after changing a dependency and read the diff; tests/test_constraints.py checks the two agree.
+constraints:
+	@bash .ci/update-constraints
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# Is this machine ready? Python and the pinned versions, course_utils, the kernel JupyterLab
+# starts, bubblewrap and chromium: one line each, every problem with the command that fixes it,
+# exit 1 on a problem (course_utils/doctor.py). It installs nothing, so it also diagnoses a
+# .venv whose install failed.
+doctor:
+	@test -x $(BIN)/python || { echo "doctor: no $(VENV)/ here: run \`make venv\` first"; exit 1; }
+	@$(BIN)/python course_utils/doctor.py --instructor
 
 # Debian's Chromium for tests/test_browser.py: installed with apt-get when missing and run as
 # root (CI); otherwise a note, and those tests skip. Instant when already installed.
@@ -99,7 +120,7 @@ STUDENTS ?= students.csv
 DIST_DIR ?= dist
 
 # nbgrader runs `alembic` by name when it opens gradebook.db, so the venv's bin must be on PATH.
-release notebooks students collect grade feedback export: export PATH := $(abspath $(BIN)):$(PATH)
+release notebooks students collect grade feedback export report due-dates: export PATH := $(abspath $(BIN)):$(PATH)
 # One intra-op thread, as nbval's kernels get (conftest.py): the stored outputs and the
 # re-run then do the same float arithmetic, and tiny models run fastest on one thread anyway.
 notebooks grade: export OMP_NUM_THREADS := 1
@@ -117,6 +138,7 @@ release: $(STAMP)
 	[ -n "$$names" ] || { echo "release: nothing in $(COURSE)/solutions/"; exit 1; }; \
 	echo "release:$$names"; \
 	$(NBGRADER) generate_assignment "*" --force $(NBG); \
+	$(BIN)/python -m grading.due_dates --course "$(COURSE)"; \
 	for dir in $(COURSE)/notebooks/*/; do \
 	  [ -d "$$dir" ] || continue; \
 	  name=$$(basename "$$dir"); \
@@ -168,9 +190,15 @@ collect: $(STAMP)
 # DASK=tls://host:8786: on the workers of a Dask cluster (grading/dask_executor.py), with the
 # client key in CERTS. ARGS: --force, --timeout S, --memory MB, --max-output MB, --student ID,
 # --no-canary (unsafe), --insecure (unsafe: a tcp:// cluster), and --Class.trait=value.
-grade: $(STAMP) bubblewrap
+grade: $(STAMP) bubblewrap due-dates
 	$(BIN)/seq2seq-grade --course "$(COURSE)" --assignment "$(ASSIGNMENT)" \
 	  $(if $(strip $(DASK)),--dask-scheduler "$(DASK)" --certs "$(abspath $(CERTS))",--jobs $(or $(strip $(JOBS)),1)) $(ARGS)
+
+# Due dates (grading/due_dates.py): due_dates.toml's [due] into gradebook.db, each assignment's
+# due date, none for one it does not list; autograde charges late submissions as its [late]
+# says (nbgrader's AssignLatePenalties with grading.due_dates.LatePenalty, nbgrader_config.py).
+due-dates: $(STAMP)
+	@$(BIN)/python -m grading.due_dates --course "$(COURSE)"
 
 # A new course CA and the scheduler's, workers' and client's keys in CERTS (grading/certs.py;
 # docs/GRADING.md, "The cluster"). ARGS: --days N, --force (replace them: a new CA).
@@ -181,10 +209,19 @@ grade-certs: $(STAMP)
 feedback: $(STAMP)
 	$(NBGRADER) generate_feedback "$(ASSIGNMENT)" $(NBG) $(ARGS)
 
-# One row per student and assignment (a student with no submission scores 0).
+# One row per student and assignment (a student with no submission scores 0), and the same
+# grades as Canvas's and Moodle's gradebook import files, one row per student (grading/export.py,
+# grading/lms_export.py; no grade yet, or no submission: an empty cell).
 export: $(STAMP)
 	$(NBGRADER) export --to "$(COURSE)/grades.csv" $(NBG) $(ARGS)
-	@echo "export: wrote $(COURSE)/grades.csv"
+	@echo "export: wrote $(COURSE)/grades.csv, canvas-grades.csv and moodle-grades.csv"
+
+# Item analysis after grading (grading/item_report.py): per assignment the score distribution,
+# and per test cell its fail rate, mean points, commonest failure messages, and a flag when the
+# class's top half fails it more often than the bottom half. One HTML file, figures embedded,
+# nothing fetched: $(COURSE)/item-report.html. ASSIGNMENT limits it (a name or a glob).
+report: $(STAMP)
+	$(BIN)/python -m grading.item_report --course "$(COURSE)" --assignment "$(ASSIGNMENT)"
 
 # What students download: notebooks/, course_utils (with the shipped checkpoints), the
 # environment files, nbgrader_config.py (so validate runs as the grader does), and

@@ -152,6 +152,12 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
     # the sandbox waits for the kernel's processes to be gone before it gives the folder back.
     c.GradingExecute.shutdown_kernel = "immediate"
 
+    # Late submissions (grading/due_dates.py): AssignLatePenalties, above, charges each late
+    # notebook what due_dates.toml's [late] says; `make release` and `make grade` copy its due
+    # dates into gradebook.db. A submission's time is submitted/<student>/NN_name/timestamp.txt.
+    c.AssignLatePenalties.plugin_class = "grading.due_dates.LatePenalty"
+    c.LatePenalty.due_dates_file = os.path.join(_ROOT, "due_dates.toml")
+
     # Feedback (grading/feedback.py): no hidden tests, no kernel output but a test cell's
     # error, no file the kernel wrote, no live HTML or script. Return only the HTML in
     # feedback/, never the notebooks in autograded/.

@@ -15,14 +15,20 @@ ends with a warning that names the submissions still to grade. It also writes th
 the csv module, so a name with a comma cannot shift the columns (nbgrader joins the fields
 with "," and no quoting).
 
+Next to grades.csv it writes the same grades as Canvas's and Moodle's gradebook import files
+(grading/lms_export.py), from the same rows.
+
 nbgrader_config.py makes it `nbgrader export`'s plugin (c.ExportApp.plugin_class).
 """
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import CsvExportPlugin
+
+from grading import lms_export
 
 COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
            "email", "raw_score", "late_submission_penalty", "score", "max_score",
@@ -30,7 +36,8 @@ COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "fir
 
 
 def rows(gradebook: Gradebook, assignments=(), students=()):
-    """One dict per assignment and student (every one, or those listed), as COLUMNS."""
+    """One dict per assignment and student (every one, or those listed): COLUMNS, and for
+    grading/lms_export.py `handed_in` ("True" or "False") and `lms_user_id`."""
     for assignment in gradebook.assignments:
         if assignments and assignment.name not in assignments:
             continue
@@ -40,17 +47,18 @@ def rows(gradebook: Gradebook, assignments=(), students=()):
             row = {"assignment": assignment.name, "duedate": assignment.duedate,
                    "student_id": student.id, "last_name": student.last_name,
                    "first_name": student.first_name, "email": student.email,
-                   "max_score": assignment.max_score}
+                   "lms_user_id": student.lms_user_id, "max_score": assignment.max_score}
             try:
                 submission = gradebook.find_submission(assignment.name, student.id)
             except MissingEntry:  # nothing handed in: 0, and final
                 row.update(timestamp=None, raw_score=0.0, late_submission_penalty=0.0,
-                           score=0.0, needs_manual_grade=False)
+                           score=0.0, needs_manual_grade=False, handed_in=False)
             else:
                 penalty = submission.late_submission_penalty
                 pending = bool(submission.needs_manual_grade)
                 row.update(timestamp=submission.timestamp, raw_score=submission.score,
                            late_submission_penalty=penalty, needs_manual_grade=pending,
+                           handed_in=True,
                            score=None if pending else max(0.0, submission.score - penalty))
             yield {key: "" if value is None else str(value) for key, value in row.items()}
 
@@ -65,9 +73,11 @@ class CsvExport(CsvExportPlugin):
         written = list(rows(gradebook, [str(a) for a in self.assignment],
                             [str(s) for s in self.student]))
         with open(dest, "w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS)
+            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(written)
+        for path in lms_export.write(written, Path(dest).resolve().parent):
+            self.log.info("Exporting grades for the LMS to %s", path)
         pending = [f"{r['student_id']}/{r['assignment']}" for r in written
                    if r["needs_manual_grade"] == "True"]
         if pending:

@@ -2,8 +2,9 @@
 
 It holds what a student needs to work through the course and nothing from `solutions/`:
 the student release `notebooks/`, the `course_utils` package with its shipped checkpoints,
-the environment files, `nbgrader_config.py` (so `nbgrader validate` runs a notebook as the
-autograder does), and the student `Makefile` and `README.md` from this folder. The zip unpacks
+the environment files (pyproject.toml, constraints.txt, environment.yml),
+`nbgrader_config.py` (so `nbgrader validate` runs a notebook as the autograder does), and
+the student `Makefile` and `README.md` from this folder. The zip unpacks
 into one folder, `seq2seq-course/`, and is byte-identical for identical inputs (fixed dates,
 sorted entries). tests/test_release.py checks what it contains.
 
@@ -26,6 +27,7 @@ CONTENTS = [
     ("Makefile", HERE / "Makefile"),
     ("nbgrader_config.py", ROOT / "nbgrader_config.py"),
     ("pyproject.toml", ROOT / "pyproject.toml"),
+    ("constraints.txt", ROOT / "constraints.txt"),  # the pinned versions it installs
     ("environment.yml", ROOT / "environment.yml"),
     ("course_utils", ROOT / "course_utils"),
     ("notebooks", ROOT / "notebooks"),

@@ -89,9 +89,15 @@ class JupyterLab:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def jupyter_env(home: Path) -> dict[str, str]:
+def jupyter_env(home: Path, student: bool = False) -> dict[str, str]:
     """Environment for Jupyter commands run by the tests: this venv's bin first on PATH, and
-    config, data, runtime, settings and workspace folders of its own under `home`."""
+    config, data, runtime, settings and workspace folders of its own under `home`.
+
+    `student`: the config folder also goes first on JUPYTER_CONFIG_PATH, where the student's
+    settings (course_utils/student_lab.py --user) override this venv's own, as they do in the
+    .venv of a student's install. In a venv Jupyter reads the environment's config over the
+    user's (jupyter_core's JUPYTER_PREFER_ENV_PATH), so JUPYTER_CONFIG_DIR alone would lose to
+    the nbgrader.json that enables every nbgrader server extension here."""
     settings = home / "lab-settings"
     for name, values in LAB_SETTINGS.items():
         path = settings / name
@@ -110,16 +116,19 @@ def jupyter_env(home: Path) -> dict[str, str]:
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         "IPYTHONDIR": str(home / "ipython"),
     })
+    if student:
+        env["JUPYTER_CONFIG_PATH"] = str(home / "config")
     return env
 
 
 @contextmanager
-def jupyterlab(root: Path, home: Path, timeout: float = 60):
+def jupyterlab(root: Path, home: Path, timeout: float = 60, student: bool = False):
     """Start JupyterLab from this venv with `root` as both its folder and working directory
     (nbgrader reads nbgrader_config.py from the working directory); stop it on exit.
 
-    `home` receives Jupyter's own folders (see `jupyter_env`) and the server log."""
-    env = jupyter_env(home)
+    `home` receives Jupyter's own folders (see `jupyter_env`, also for `student`) and the
+    server log."""
+    env = jupyter_env(home, student=student)
     port, token = _free_port(), secrets.token_hex(16)
     log = home / "jupyterlab.log"
     command = [

@@ -6,10 +6,14 @@ jupyter/nbgrader#1948). These tests start JupyterLab from this venv on a loopbac
 temporary copy of the course (so running notebooks never changes the repo), and drive
 Debian's Chromium with Playwright for Python (tests/browser_helpers.py):
 
-- student: the release of 01_toy_reversal, run top to bottom, shows no error but the
-  NotImplementedError of its unfinished exercises, and the notebook toolbar has Validate;
+- student: in JupyterLab configured as the student zip's install configures it
+  (course_utils/student_lab.py), the release of 01_toy_reversal, run top to bottom, shows no
+  error but the NotImplementedError of its unfinished exercises, the notebook toolbar has
+  Validate, and nbgrader's instructor tools are gone (the Nbgrader menu offers the Assignment
+  List only, no Create Assignment in the right sidebar, no Formgrader on the server);
 - solution: the solution of 06_attention runs without an error and draws its heatmap;
-- instructor: Nbgrader → Formgrader lists the six assignments.
+- instructor: in JupyterLab as `make lab` starts it, the Nbgrader menu has every tool, the
+  right sidebar has Create Assignment, and Nbgrader → Formgrader lists every assignment.
 
 Each saves a screenshot in artifacts/browser/ (git-ignored) and prints its path. Without
 Debian's chromium they skip, except in CI (CI=true), where `make test` installs it.
@@ -18,6 +22,9 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -50,6 +57,8 @@ def require(relative: str):
 @pytest.fixture(scope="module")
 def browser():
     executable = chromium_or_skip()
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()  # a skipped test must not leave last run's picture behind
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(executable),
                                              args=CHROMIUM_ARGS)
@@ -59,9 +68,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(browser, tmp_path_factory):
+    """The instructor's JupyterLab: this venv's Jupyter config as `make lab` uses it."""
     # `browser` first: without Chromium the tests skip before JupyterLab starts.
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()  # a skipped test must not leave last run's picture behind
     home = tmp_path_factory.mktemp("jupyter")
     strip = (Path(SOLUTION_NOTEBOOK),) if (REPO / SOLUTION_NOTEBOOK).exists() else ()
     course = copy_course(REPO, home / "course", strip_outputs=strip)
@@ -69,8 +77,23 @@ def server(browser, tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def page(browser, server):
+@pytest.fixture(scope="module")
+def student_server(browser, tmp_path_factory):
+    """The student's JupyterLab: the student zip's install step (student_dist/Makefile) runs
+    course_utils/student_lab.py on its .venv; here the same script writes the same settings
+    to this server's own config folder (`--user`: JUPYTER_CONFIG_DIR), which Jupyter reads
+    over this venv's (`student=True`, see jupyter_env), so the shared venv stays the
+    instructor's."""
+    home = tmp_path_factory.mktemp("jupyter-student")
+    subprocess.run([sys.executable, REPO / "course_utils" / "student_lab.py", "--user"],
+                   env=jupyter_env(home, student=True), check=True, capture_output=True)
+    course = copy_course(REPO, home / "course")
+    with jupyterlab(course, home, student=True) as server:
+        yield server
+
+
+@contextmanager
+def new_page(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     uncaught = []  # JavaScript exceptions: a broken extension shows up here first
@@ -80,6 +103,18 @@ def page(browser, server):
     server.shut_down_kernels()
     if uncaught:
         pytest.fail(f"uncaught JavaScript errors in JupyterLab: {uncaught}")
+
+
+@pytest.fixture
+def page(browser, server):
+    with new_page(browser, server) as page:
+        yield page
+
+
+@pytest.fixture
+def student_page(browser, student_server):
+    with new_page(browser, student_server) as page:
+        yield page
 
 
 def screenshot(page, name: str, capsys) -> Path:
@@ -110,7 +145,8 @@ def test_nbgrader_lab_extension_is_enabled_and_ok(tmp_path):
     assert "is not compatible" not in listing, listing
 
 
-def test_student_release_runs_with_only_exercise_errors(page, server, capsys):
+def test_student_release_runs_with_only_exercise_errors(student_page, student_server, capsys):
+    page, server = student_page, student_server
     require(STUDENT_NOTEBOOK)
     open_notebook(page, server, STUDENT_NOTEBOOK)
     validate = current_notebook(page).locator(".jp-NotebookPanel-toolbar .validate-button")
@@ -164,3 +200,49 @@ def test_formgrader_lists_every_assignment(page, server, capsys):
     expect(names).to_have_count(len(ASSIGNMENTS), timeout=30_000)
     screenshot(page, "instructor_formgrader", capsys)
     assert sorted(names.all_inner_texts()) == ASSIGNMENTS
+
+
+# --- which nbgrader tools each JupyterLab shows --------------------------------------------
+
+# The entries the instructor's Nbgrader menu shows ("Formgrader (local)" is hidden there too)
+NBGRADER_MENU = ["Assignment List", "Course List", "Formgrader", "Create assignment"]
+CREATE_ASSIGNMENT = "nbgrader-create_assignemnt"  # sic: the panel's id in nbgrader 0.9.6
+
+
+def nbgrader_tools(page, server, notebook: str) -> dict:
+    """What nbgrader offers in JupyterLab with `notebook` open: the Nbgrader menu's visible
+    entries, whether the right sidebar holds the Create Assignment panel, the notebook
+    toolbar's Validate button, and the HTTP status of the Formgrader's page."""
+    open_notebook(page, server, notebook)
+    validate = current_notebook(page).locator(".jp-NotebookPanel-toolbar .validate-button")
+    expect(validate).to_be_visible(timeout=30_000)
+    right = page.evaluate("() => Array.from(window.jupyterapp.shell.widgets('right'))"
+                          ".map(w => w.id)")
+    page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+    menu = page.locator("#jp-mainmenu-nbgrader")
+    expect(menu).to_be_visible()
+    entries = [name for name in NBGRADER_MENU
+               if menu.get_by_role("menuitem", name=name, exact=True).is_visible()]
+    try:
+        with urllib.request.urlopen(server.url("formgrader"), timeout=30) as response:
+            formgrader = response.status
+    except urllib.error.HTTPError as err:
+        formgrader = err.code
+    return {"menu": entries, "create_assignment": CREATE_ASSIGNMENT in right,
+            "validate": validate.is_visible(), "formgrader": formgrader}
+
+
+def test_student_lab_shows_only_the_student_tools(student_page, student_server, capsys):
+    require(STUDENT_NOTEBOOK)
+    tools = nbgrader_tools(student_page, student_server, STUDENT_NOTEBOOK)
+    screenshot(student_page, "student_nbgrader_menu", capsys)
+    assert tools == {"menu": ["Assignment List"], "create_assignment": False,
+                     "validate": True, "formgrader": 404}, tools
+
+
+def test_instructor_lab_shows_every_nbgrader_tool(page, server, capsys):
+    require(SOLUTION_NOTEBOOK)
+    tools = nbgrader_tools(page, server, SOLUTION_NOTEBOOK)
+    screenshot(page, "instructor_nbgrader_menu", capsys)
+    assert tools == {"menu": NBGRADER_MENU, "create_assignment": True, "validate": True,
+                     "formgrader": 200}, tools

@@ -63,3 +63,20 @@ def test_the_installed_package_is_this_checkout():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_the_github_workflow_runs_ci_run_on_ubuntu_with_python_311():
+    """.github/workflows/test.yml, CI for forks: it parses, runs on push and pull request, on
+    GitHub's Ubuntu runner in a Python 3.11 image, and its one test step is `.ci/run`, which
+    runs the README's `make test` (test_ci_runs_the_readme_test_command)."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert {"push", "pull_request"} <= set(triggers), triggers
+    (job,) = workflow["jobs"].values()
+    assert job["runs-on"].startswith("ubuntu"), job["runs-on"]
+    assert re.fullmatch(r"python:3\.11(-[a-z]+)?", job["container"]["image"]), job["container"]
+    steps = [step for step in job["steps"] if "run" in step]
+    assert [step["run"].strip() for step in steps] == [".ci/run"], steps
+    assert job["steps"][0]["uses"].startswith("actions/checkout@")
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci_run and "make test" in (ROOT / "README.md").read_text()

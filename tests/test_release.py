@@ -244,12 +244,14 @@ def test_student_dist_has_what_students_need(student_dist):
     archive, root = student_dist
     names = {n.removeprefix("seq2seq-course/") for n in archive.namelist()}
     expected = {"README.md", "Makefile", "nbgrader_config.py", "pyproject.toml",
-                "environment.yml", "course_utils/__init__.py",
-                "course_utils/checkpoints/MANIFEST.json"}
+                "constraints.txt", "environment.yml", "course_utils/__init__.py",
+                "course_utils/checkpoints/MANIFEST.json",
+                "course_utils/doctor.py", "course_utils/student_lab.py",  # make doctor, install
+                "course_utils/check.py"}  # make check
     expected |= {f"notebooks/{n}/{n}.ipynb" for n in present_assignments()}
     assert expected <= names, f"missing from the zip: {sorted(expected - names)}"
     assert (root / "Makefile").read_text() == (REPO / "student_dist" / "Makefile").read_text()
-    for relative in ("nbgrader_config.py", "pyproject.toml", "environment.yml"):
+    for relative in ("nbgrader_config.py", "pyproject.toml", "constraints.txt", "environment.yml"):
         assert (root / relative).read_bytes() == (REPO / relative).read_bytes()
     for name in present_assignments():
         for relative, path in released_files(name).items():
@@ -261,7 +263,7 @@ def test_student_dist_has_nothing_from_solutions(student_dist):
     archive, root = student_dist
     names = [n.removeprefix("seq2seq-course/") for n in archive.namelist()]
     allowed = ("README.md", "Makefile", "nbgrader_config.py", "pyproject.toml",
-               "environment.yml", "course_utils/", "notebooks/")
+               "constraints.txt", "environment.yml", "course_utils/", "notebooks/")
     assert not [n for n in names if not n.startswith(allowed)]
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".db"))]
     sources = {n: read(source_path(n)) for n in present_assignments()}
@@ -325,9 +327,31 @@ def test_student_dist_course_utils_loads_every_shipped_checkpoint(student_dist):
 
 
 @pytest.mark.slow
-def test_student_makefile_runs_lab_and_validate(student_dist):
+def test_student_makefile_runs_lab_validate_check_and_doctor(student_dist):
     _, root = student_dist
-    printed = run(["make", "-n", "lab", "validate"], cwd=root).stdout
-    assert "pip install --quiet -e ." in printed and "[dev]" not in printed
-    assert "jupyter lab --notebook-dir=notebooks" in printed
-    assert "nbgrader validate notebooks/*/*.ipynb" in printed
+    printed = run(["make", "-n", "lab", "validate", "check", "doctor"], cwd=root).stdout
+    assert "pip install --quiet -c constraints.txt -e ." in printed and "[dev]" not in printed
+    # the install step turns off nbgrader's instructor tools in .venv, nowhere else
+    assert ".venv/bin/python course_utils/student_lab.py\n" in printed
+    assert ".venv/bin/python -m jupyterlab --notebook-dir=notebooks" in printed
+    assert ".venv/bin/python -m nbgrader validate notebooks/*/*.ipynb" in printed
+    assert ".venv/bin/python course_utils/doctor.py\n" in printed  # no --instructor
+    assert ".venv/bin/python course_utils/check.py notebooks/*/*.ipynb" in printed
+
+
+@pytest.mark.slow
+def test_student_readme_shows_every_make_target_without_make(student_dist):
+    """A student without make (Windows) runs the same commands by hand: the README shows the
+    python command of each target, as the Makefile runs it."""
+    _, root = student_dist
+    readme = (root / "README.md").read_text()
+    for command in ("python3 -m venv .venv",
+                    ".venv/bin/python -m pip install -c constraints.txt -e .",
+                    ".venv/bin/python course_utils/student_lab.py",
+                    ".venv/bin/python -m jupyterlab --notebook-dir=notebooks",
+                    ".venv/bin/python -m nbgrader validate "
+                    "notebooks/01_toy_reversal/01_toy_reversal.ipynb",
+                    ".venv/bin/python course_utils/check.py "
+                    "notebooks/01_toy_reversal/01_toy_reversal.ipynb",
+                    ".venv/bin/python course_utils/doctor.py"):
+        assert command in readme, command
