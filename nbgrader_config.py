@@ -102,6 +102,8 @@ warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in
 #     alice_01_toy_reversal.ipynb
 #     smithj_LATE_24601_1234567_01_toy_reversal-1.ipynb
 #     alice_12345_assignsubmission_file_/01_toy_reversal.ipynb     (a folder per student)
+#     Homework 1_alice_attempt_2026-02-07-10-00-00_01_toy_reversal.ipynb   (Blackboard: also
+#         the time it was handed in, grading/collect.py; set [lms] timezone in due_dates.toml)
 # Adapt it if your LMS names files differently (ids containing "_" or spaces need another
 # pattern); files it does not match are skipped with a warning.
 c.FileNameCollectorPlugin.named_regexp = (
@@ -157,6 +159,12 @@ if os.path.isdir(os.path.join(_ROOT, "grading")):
     # dates into gradebook.db. A submission's time is submitted/<student>/NN_name/timestamp.txt.
     c.AssignLatePenalties.plugin_class = "grading.due_dates.LatePenalty"
     c.LatePenalty.due_dates_file = os.path.join(_ROOT, "due_dates.toml")
+
+    # Collecting (grading/collect.py): file names that carry the hand-in time (Blackboard's
+    # "_attempt_2026-02-07-10-00-00_") give timestamp.txt, read in due_dates.toml's [lms]
+    # timezone; other names go through named_regexp above, with no time.
+    c.ZipCollectApp.collector_plugin = "grading.collect.LmsFileNameCollector"
+    c.LmsFileNameCollector.due_dates_file = os.path.join(_ROOT, "due_dates.toml")
 
     # Feedback (grading/feedback.py): no hidden tests, no kernel output but a test cell's
     # error, no file the kernel wrote, no live HTML or script. Return only the HTML in
