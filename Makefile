@@ -26,7 +26,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test unit lint venv bench bench-class clean-venv release notebooks
 .PHONY: students collect grade grade-certs feedback export report due-dates student-dist
-.PHONY: chromium bubblewrap doctor constraints
+.PHONY: chromium bubblewrap doctor constraints site
 
 # Reinstall whenever the dependency list or its pinned versions change. constraints.txt pins
 # every package (`make constraints` writes it from pyproject.toml), so every machine and CI
@@ -228,3 +228,12 @@ report: $(STAMP)
 # student_dist/Makefile and README.md. Nothing from solutions/ (tests/test_release.py checks).
 student-dist: $(STAMP)
 	$(BIN)/python student_dist/build.py --out "$(DIST_DIR)/seq2seq-course-student.zip"
+
+# The course as a static website (site/build.py: Sphinx, myst-nb and furo, pinned): a start
+# page and a page per notebook of the student release, with the stored outputs of its
+# narrative cells (never executed: seconds), each student notebook to download, and MathJax
+# served from the site. No solution, no hidden test, nothing loaded from another host
+# (tests/test_site.py, tests/test_site_browser.py). Open $(SITE_DIR)/index.html.
+SITE_DIR ?= build/site
+site: $(STAMP)
+	$(BIN)/python site/build.py --out "$(SITE_DIR)"
