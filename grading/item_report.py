@@ -175,7 +175,10 @@ def _figures(assignment: Assignment) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
+    # Constrained layout makes room for the test cells' names, which are long: with a fixed
+    # layout they ran over the histogram beside them. A row per test cell.
+    height = max(3.0, 1.5 + 0.3 * len(assignment.cells))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), layout="constrained")
     left.hist(list(assignment.scores.values()), bins=max(1, min(20, int(assignment.max_score))),
               range=(0, max(assignment.max_score, 1)), color="#4477aa", edgecolor="white")
     left.set(title=f"{assignment.name}: scores", xlabel="points", ylabel="submissions")

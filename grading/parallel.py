@@ -61,6 +61,7 @@ from grading.executors import Executor, Job, LocalExecutor, Outcome, write_folde
 from grading.gradebook import merge, snapshot
 from grading.canary import CanaryFailed
 from grading.canary import check as run_canary
+from grading.canary import gradebook_assignments
 from grading.report import (REPORT_JSON, Result, find_submissions, fingerprint, load_report,
                             quoted, sanitize, to_grade, write_report)
 from grading.submission import Limits, why_not_gradable
@@ -76,6 +77,14 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
     db = course / "gradebook.db"
     if not db.is_file():
         raise SystemExit(f"no {db}: run `make release` first")
+    # `make students` creates gradebook.db too; only `make release` records an assignment's
+    # cells in it. Without them nbgrader fails every submission with the reason deep in its log.
+    gradebook = snapshot(db)
+    names = sorted({assignment for _, assignment in submissions})
+    unreleased = sorted(set(names) - set(gradebook_assignments(gradebook, names)))
+    if unreleased:
+        raise SystemExit(f"{db} has no assignment {', '.join(unreleased)}: run `make release` "
+                         "first (it records each assignment's cells there); nothing was graded")
     report = load_report(course)
     todo = to_grade(course, submissions, report, force)
     print_fn(f"grade: {len(todo)} of {len(submissions)} submissions to grade, "
@@ -90,7 +99,6 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
             refused.append((result, Outcome(reason), time.perf_counter() - start))
         else:
             jobs[Job(student, assignment)] = result, time.perf_counter() - start
-    gradebook = snapshot(db)
     if canary and jobs:
         run_canary(course, {job.assignment for job in jobs}, executor, limits, gradebook,
                    options, print_fn)

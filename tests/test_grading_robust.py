@@ -54,8 +54,8 @@ from grading.report import quoted, sanitize
 from grading.submission import (MARKER, grader_side_problem, invalid_notebook, kill_job,
                                 processes_marked, read_flags)
 from grading_helpers import (REPO, TINY, assert_second_run_changed_nothing, gradebook_rows,
-                             grading_processes, points, read, record_run, released_course, run,
-                             solution_running_first, written_answers)
+                             grading_processes, new_gradebook, points, read, record_run,
+                             released_course, run, solution_running_first, written_answers)
 
 slow = pytest.mark.slow
 
@@ -102,6 +102,10 @@ def merges(monkeypatch):
     merged = []
     monkeypatch.setattr(parallel, "merge",
                         lambda graded, db, s, a: merged.append((s, a)) or (8, 8, 0))
+    # Every assignment is released, with no cells (a fake gradebook.db); the canary's key
+    # then holds no cells either.
+    monkeypatch.setattr(parallel, "gradebook_assignments",
+                        lambda gradebook, names: {name: [] for name in names})
     monkeypatch.setattr(canary, "gradebook_assignments", lambda gradebook, names: {})
     return merged
 
@@ -143,6 +147,25 @@ def test_read_flags_without_a_file_or_with_empty_lines_flags_nothing(tmp_path):
     assert read_flags(tmp_path) is None
     (tmp_path / FLAGS_FILE).write_text("\n\n")
     assert read_flags(tmp_path) is None
+
+
+def test_an_assignment_never_released_stops_the_run_with_what_to_do(tmp_path):
+    """`make students` creates gradebook.db; only `make release` records an assignment in it.
+    Graded before that, nbgrader fails every submission (and the canary) with "No assignment
+    with ID ... exists in the database" buried in its log: the driver says so first, and runs
+    nothing."""
+    course = fake_course(tmp_path)
+    (course / "gradebook.db").unlink()
+    with new_gradebook(course / "gradebook.db") as gb:
+        gb.add_student("ann")
+        gb.add_assignment("02_y")  # another one is released
+    executor = FakeExecutor(lambda c, job: executors.Outcome(None, gradebook=b"graded"))
+    with pytest.raises(SystemExit) as stop:
+        parallel.grade(course, [("ann", "01_x"), ("bob", "01_x")], executor, Limits())
+    message = str(stop.value)
+    assert "01_x" in message and "gradebook.db" in message and "make release" in message
+    assert executor.jobs == []
+    assert not (course / "grading-report.json").exists()
 
 
 def test_a_failed_canary_stops_the_run_before_anything_is_recorded(tmp_path, merges, capsys):
