@@ -173,20 +173,25 @@ def secret_lines(nb, delimiters: tuple[str, str]) -> set[str]:
     return {line for line in inside if line and line not in shown}
 
 
+def json_strings(data) -> list[str]:
+    """Every string in parsed JSON (a notebook: sources, outputs, metadata), unescaped."""
+    strings, stack = [], [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return strings
+
+
 def text_of(path: Path) -> str | None:
     """A file's text as a reader would see it: for a notebook, every string in its JSON
     (sources, outputs, metadata) unescaped; None for a binary file."""
     if path.suffix == ".ipynb":
-        strings, stack = [], [json.loads(path.read_text(encoding="utf-8"))]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, str):
-                strings.append(item)
-            elif isinstance(item, dict):
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-        return "\n".join(strings)
+        return "\n".join(json_strings(json.loads(path.read_text(encoding="utf-8"))))
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:

@@ -31,7 +31,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grading_helpers import (ASSIGNMENTS, HIDDEN_REGION, MARKERS, SOLUTION_REGION,
-                             hidden_split_leaks, hidden_split_texts, leaks, meta, read,
+                             hidden_split_leaks, hidden_split_texts, json_strings, leaks, meta, read,
                              release_path, secret_lines, source_path, text_of)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,20 +108,6 @@ def is_external(url: str) -> bool:
     return url.startswith(("http://", "https://", "//"))
 
 
-def notebook_strings(data) -> list[str]:
-    """Every string in a notebook's JSON, unescaped (sources, outputs, metadata)."""
-    strings, stack = [], [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            strings.append(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return strings
-
-
 def readings(path: Path) -> list[str]:
     """The texts a reader can get from one file of the site: its bytes as text and, for a
     page, its text without tags; for JSON (a notebook, a copied notebook source), its strings.
@@ -135,7 +121,7 @@ def readings(path: Path) -> list[str]:
         texts.append("".join(parse(path).text))
     if path.suffix in (".ipynb", ".json", ".txt"):
         try:
-            texts.append("\n".join(notebook_strings(json.loads(raw))))
+            texts.append("\n".join(json_strings(json.loads(raw))))
         except json.JSONDecodeError:
             pass
     return texts
