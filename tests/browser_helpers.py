@@ -294,3 +294,21 @@ def scroll_to_cell(page, index: int):
     """Scroll the current notebook so that cell `index` is in the middle of the view."""
     page.evaluate("""(index) => window.jupyterapp.shell.currentWidget.content.widgets[index]
                      .node.scrollIntoView({block: 'center'})""", index)
+
+
+@contextmanager
+def chromium_browser(stale):
+    """Debian's Chromium, launched by Playwright, for a module's tests. First deletes `stale`
+    (the module's own screenshots from the last run: a skipped or failed test must not leave
+    an old picture behind, and another module's pictures are not its to delete)."""
+    from playwright.sync_api import sync_playwright
+    executable = chromium_or_skip()
+    for path in stale:
+        path.unlink(missing_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable),
+                                             args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

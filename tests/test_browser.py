@@ -29,9 +29,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from browser_helpers import (CHROMIUM_ARGS, chromium_or_skip, copy_course, current_notebook,
+from browser_helpers import (chromium_browser, copy_course, current_notebook,
                              jupyter_env, jupyterlab, open_notebook, run_all_cells,
                              scroll_to_cell)
 from grading_helpers import ASSIGNMENTS
@@ -56,14 +56,10 @@ def require(relative: str):
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_or_skip()
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()  # a skipped test must not leave last run's picture behind
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable),
-                                             args=CHROMIUM_ARGS)
+    # test_site_browser.py writes site-*.png beside ours, maybe at the same time.
+    with chromium_browser([p for p in ARTIFACTS.glob("*.png")
+                           if not p.name.startswith("site-")]) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from browser_helpers import CHROMIUM_ARGS, chromium_or_skip
+from browser_helpers import chromium_browser
 from test_site import site  # noqa: F401 (the built site, a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -51,15 +50,9 @@ def served(site):  # noqa: F811 (the fixture imported above)
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_or_skip()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("site-*.png"):
-        old.unlink()  # a failed run must not leave last run's pictures behind
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable),
-                                             args=CHROMIUM_ARGS)
+    with chromium_browser(ARTIFACTS.glob("site-*.png")) as browser:
         yield browser
-        browser.close()
 
 
 def is_local(url: str, host: str) -> bool:
