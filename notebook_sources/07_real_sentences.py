@@ -32,7 +32,7 @@
 #    that only your instructor has (section 5).
 #
 # Sections 1–4 run in about 10 s with the shipped model. Section 5, your capstone, trains a
-# model of your design: the solution takes about a minute of CPU time, the budget is 150 s.
+# model of your design: the solution trains for about 16 CPU seconds, the budget is 150.
 #
 # The data: sentence pairs from the Tatoeba Project (tatoeba.org), CC-BY 2.0 FR, via
 # manythings.org/anki (`course_utils/data/tatoeba/LICENSE.md`). The course ships them; nothing is
@@ -448,18 +448,17 @@ def train_capstone():
     trained here from random weights."""
     ### BEGIN SOLUTION
     set_seed(7)  # not the shipped model's seed (0): see the rules
-    src_tokenizer = SubwordTokenizer.train(train_english, vocab_size=1500)
-    tgt_tokenizer = SubwordTokenizer.train(train_french, vocab_size=1500)
+    src_tokenizer = SubwordTokenizer.train(train_english, vocab_size=1000)
+    tgt_tokenizer = SubwordTokenizer.train(train_french, vocab_size=1000)
     src_vocab = Vocab.build(src_tokenizer.tokenize(s) for s in train_english)
     tgt_vocab = Vocab.build(tgt_tokenizer.tokenize(s) for s in train_french)
-    model = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=64, hidden_dim=64,
-                                  rnn_type="lstm", bidirectional=True, attention="additive",
-                                  dropout=0.2))
-    loaders = [make_loader(pairs, src_vocab, tgt_vocab, batch_size=batch_size, shuffle=shuffle,
-                           src_tokenize=src_tokenizer.tokenize, tgt_tokenize=tgt_tokenizer.tokenize)
-               for pairs, batch_size, shuffle in [(train_pairs, 64, True),
-                                                  (tatoeba_pairs(valid), 256, False)]]
-    fit(model, *loaders, TrainConfig(epochs=10, lr=3e-3, device="cpu"), progress=False)
+    model = Seq2Seq(Seq2SeqConfig(len(src_vocab), len(tgt_vocab), emb_dim=64, hidden_dim=96,
+                                  rnn_type="lstm", bidirectional=True, attention="additive"))
+    loader = make_loader(train_pairs, src_vocab, tgt_vocab, batch_size=64,
+                         src_tokenize=src_tokenizer.tokenize, tgt_tokenize=tgt_tokenizer.tokenize)
+    # Three epochs, no dropout and no validation pass: so short a run does not overfit, and
+    # every CPU second goes to training.
+    fit(model, loader, None, TrainConfig(epochs=3, lr=6e-3, device="cpu"), progress=False)
     return Trained(model, src_vocab, tgt_vocab, src_tokenizer=src_tokenizer,
                    tgt_tokenizer=tgt_tokenizer)
     ### END SOLUTION
@@ -558,15 +557,16 @@ assert hidden_bleu(_copy, graded_decoding(CAPSTONE_DECODING)) >= 16, "your capst
 # the cell (Shift+Enter) to show it. Your instructor reads and grades it.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "written_capstone_reflection", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# **Model answer.** Subwords mattered most: with word-level vocabularies about a tenth of the test
-# sentences contain a word the model maps to `<unk>`, while 2,000 BPE pieces cover nearly every
-# word, and the validation loss dropped faster. The bidirectional encoder with attention was the
-# next biggest gain; a larger hidden size did not pay within the budget, because each epoch got
-# slower and fewer epochs fit. Beam search with a length penalty added about a BLEU point over
-# greedy on the public test split, measured with the same model. The model still drops content on
-# longer sentences (e.g. a subordinate clause left out), visible as outputs much shorter than every
-# reference; with ten times the budget I would train longer with a larger model and dropout, and
-# check on the validation split that the drops become rarer.
+# **Model answer.** Subwords mattered most: 16% of the test sentences have an English word the
+# training split never has, which a word-level model maps to `<unk>`, while 1,000 BPE pieces a
+# side leave almost no token unknown (0.1%, section 2). Decoding came next, measured with the same
+# model on the public test split: beam search (5) scored 22.9 against 17.9 for greedy, and a length
+# penalty of 0.6 added 0.3. Within the budget, epochs mattered more than regularisation: the same
+# three epochs with dropout 0.2 scored 15.4 instead of 23.2, since a run this short does not
+# overfit and dropout only slows learning. The model still drops content: 27 of the 591 outputs
+# are shorter than 60% of every reference, e.g. *I saw her home.* → *j'ai vu.* (the object and
+# the place are gone). With ten times the budget I would train for more epochs, with dropout then,
+# and check on the validation split whether such drops become rarer.
 #
 # **Rubric (2 points).**
 # - 1 point: names the choices that mattered and supports them with a measurement (two runs
