@@ -54,6 +54,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,24 @@ from grading.executors import (SOURCE, Job, Outcome, course_files, failed, grade
 from grading.processes import kill_until_gone
 from grading.config import WORKDIR_ENV
 from grading.submission import MARKER, NBGRADER, REPO, Limits, processes_marked
+
+
+class _UnstartedSyncCancel(logging.Filter):
+    """Drops one log record: distributed's `sync` cancelling, on Ctrl-C, a call whose future
+    it had not created yet. Its `cancel` then reads the unassigned `future` (distributed
+    2026.8.0, utils.py), and tornado logs the NameError's traceback under the driver's own
+    "grade: interrupted" message. Nothing was running, so there was nothing to cancel."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, NameError):
+            return True
+        frames = traceback.extract_tb(error.__traceback__)
+        return not (frames and frames[-1].name == "cancel"
+                    and Path(frames[-1].filename).parts[-2:] == ("distributed", "utils.py"))
+
+
+UNSTARTED_SYNC_CANCEL = _UnstartedSyncCancel()
 
 
 @dataclass
@@ -195,6 +214,7 @@ class DaskExecutor:
 
     def __init__(self, scheduler, timeout: float = 60, security=None):
         from distributed import Client  # noqa: PLC0415 (only this executor needs dask)
+        logging.getLogger("tornado.application").addFilter(UNSTARTED_SYNC_CANCEL)  # once
         self.own_client = not isinstance(scheduler, Client)
         try:
             self.client = (Client(scheduler, timeout=timeout, security=security)

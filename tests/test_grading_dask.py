@@ -19,6 +19,7 @@ of `make grade JOBS=2` is tests/test_grading_robust.py's). About 60 s.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -188,3 +189,31 @@ def test_no_process_of_the_grading_is_left(graded):
         if state != "Z":
             alive.append(pid)
     assert not alive, f"Dask worker processes {alive} outlived their cluster"
+
+
+def _record_of(source: str, filename: str, call: str):
+    namespace = {}
+    exec(compile(source, filename, "exec"), namespace)
+    try:
+        namespace[call]()
+    except Exception:
+        return logging.LogRecord("tornado.application", logging.ERROR, filename, 1,
+                                 "Exception in callback", None, sys.exc_info())
+
+
+def test_ctrl_c_before_distributed_started_a_call_logs_no_traceback():
+    """distributed's sync(), interrupted before it created its future, runs a `cancel` that
+    reads the unassigned variable; tornado logged that NameError's traceback under the
+    driver's "grade: interrupted" (test_grading_dask_cluster, once in a CI run). The driver's
+    filter drops that record, and only that one."""
+    from grading.dask_executor import UNSTARTED_SYNC_CANCEL
+    unstarted = "def cancel():\n    future\n    future: int\n"  # the same NameError
+    elsewhere = "def callback():\n    missing_name\n"
+    assert not UNSTARTED_SYNC_CANCEL.filter(
+        _record_of(unstarted, "/venv/site-packages/distributed/utils.py", "cancel"))
+    assert UNSTARTED_SYNC_CANCEL.filter(
+        _record_of(unstarted, "/venv/site-packages/grading/utils.py", "cancel"))
+    assert UNSTARTED_SYNC_CANCEL.filter(
+        _record_of(elsewhere, "/venv/site-packages/distributed/utils.py", "callback"))
+    assert UNSTARTED_SYNC_CANCEL.filter(logging.LogRecord(
+        "tornado.application", logging.ERROR, "x", 1, "no exception", None, None))

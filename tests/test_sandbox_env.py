@@ -202,3 +202,19 @@ def test_no_private_method_of_jupyter_client_is_overridden():
                       and base.__module__.startswith("jupyter_client")]
             assert not theirs, f"{cls.__name__}.{name} overrides {theirs}"
     assert SandboxProvisioner.__mro__[1].__module__.startswith("jupyter_client.provisioning")
+
+
+def test_the_graded_kernel_does_not_hash_each_cells_source(monkeypatch):
+    """A trusted check sends its arguments as a cell's source; ipykernel names each cell by a
+    pure-Python hash of its source unless IPYKERNEL_CELL_NAME is set (0.18 s per MB: 01's
+    autograde spent 5 s hashing a decoder's state). The kernel's environment sets it, and the
+    ipykernel we pin honours it."""
+    from ipykernel.compiler import get_file_name
+
+    from grading.sandbox_command import KERNEL_CELL_NAME, kernel_environment
+    env = kernel_environment([], "/usr/bin")
+    assert env["IPYKERNEL_CELL_NAME"] == KERNEL_CELL_NAME
+    monkeypatch.setenv("IPYKERNEL_CELL_NAME", env["IPYKERNEL_CELL_NAME"])
+    assert get_file_name("x = 1") == get_file_name("y = 2") == KERNEL_CELL_NAME
+    monkeypatch.delenv("IPYKERNEL_CELL_NAME")
+    assert get_file_name("x = 1") != get_file_name("y = 2")  # what it does otherwise
