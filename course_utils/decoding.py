@@ -58,21 +58,27 @@ def _length_norm(length: int, alpha: float) -> float:
 
 
 # --- shared plumbing ----------------------------------------------------------------------
-def _check_call(model, src, src_lengths, max_len) -> list[int]:
+def _check_call(model, src, src_lengths, max_len) -> tuple[list[int], tuple[int, int, int]]:
     """Raise ValueError for a model without the step interface or a malformed batch;
-    return the source lengths as a list."""
+    return the source lengths as a list, and the model's `(bos_id, eos_id, pad_id)`.
+
+    The decoders use the ids returned here rather than read them again at every step and
+    sentence: the model may be a handle whose every attribute read is a round trip (the
+    grader's replay calls a student's model this way)."""
     for name in ("encode", "step", "reorder"):
         if not callable(getattr(model, name, None)):
             raise ValueError(f"the model has no {name}() method: decoding needs the step "
                              "interface encode/step/reorder (see docs/DESIGN.md)")
-    for name in ("bos_id", "eos_id", "pad_id"):
-        if not isinstance(getattr(model, name, None), int):
+    names = ("bos_id", "eos_id", "pad_id")
+    ids = tuple(getattr(model, name, None) for name in names)
+    for name, value in zip(names, ids):
+        if not isinstance(value, int):
             raise ValueError(f"the model has no integer attribute {name}: set it to the "
                              "target vocabulary's special-token id")
     lengths = check_source(src, src_lengths)
     if not isinstance(max_len, int) or max_len < 1:
         raise ValueError(f"max_len must be an integer >= 1 (steps, counting </s>), got {max_len}")
-    return lengths
+    return lengths, ids
 
 
 def _decoding(fn):
@@ -105,10 +111,7 @@ def _one_token_at_a_time(model, src, src_lengths, max_len, choose, return_attent
     Rows that produced `</s>` are dropped with `model.reorder` rather than fed on and ignored:
     the batch shrinks (less work per step) and `</s>` is never fed back to the model.
     """
-    lengths = _check_call(model, src, src_lengths, max_len)
-    # Read once, not at every step and sentence: the model may be a handle whose every
-    # attribute read is a round trip (the grader's replay calls a student's model this way).
-    bos, eos, pad = model.bos_id, model.eos_id, model.pad_id
+    lengths, (bos, eos, pad) = _check_call(model, src, src_lengths, max_len)
     batch, device = src.size(0), src.device
     state = model.encode(src, src_lengths)
     rows = torch.arange(batch, device=device)  # (N,) the sentence each live row belongs to
@@ -223,10 +226,9 @@ def sequence_log_prob(model, src: torch.Tensor, src_lengths: torch.Tensor,
     reference with that of the search's output tells a search error (the reference scores
     higher: the search missed it) from a model error (the model prefers the wrong output).
     """
-    _check_call(model, src, src_lengths, 1)
+    _, (bos, eos, pad) = _check_call(model, src, src_lengths, 1)
     if len(sequences) != src.size(0):
         raise ValueError(f"got {len(sequences)} sequences for {src.size(0)} source sentences")
-    bos, eos, pad = model.bos_id, model.eos_id, model.pad_id  # once: see _one_token_at_a_time
     targets = [list(seq) + ([eos] if add_eos else []) for seq in sequences]
     if any(tok in (bos, pad) for seq in targets for tok in seq):
         raise ValueError("sequences must hold output tokens only, without <s> or <pad>")
@@ -270,7 +272,7 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: 
     k best are set aside as finished (so a beam of 1 is exactly greedy). Finished hypotheses
     are never extended. Stopping rule: see `_sentence_done`.
     """
-    lengths = _check_call(model, src, src_lengths, max_len)
+    lengths, (bos, eos, pad) = _check_call(model, src, src_lengths, max_len)
     for name, value in (("beam_size", beam_size), ("n_best", n_best), ("min_len", min_len)):
         if not isinstance(value, int):
             raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -282,7 +284,6 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: 
     if not 0 <= min_len <= max_len:
         raise ValueError(f"min_len must lie between 0 and max_len={max_len}, got {min_len}")
     alpha, k = float(length_penalty), beam_size
-    bos, eos, pad = model.bos_id, model.eos_id, model.pad_id  # once: see _one_token_at_a_time
     batch, device = src.size(0), src.device
     # The fast path: all B sentences x k beams form one flat batch of B*k rows (row b*k + j is
     # beam j of sentence b). Each step is then one model.step, one topk and one reorder for the

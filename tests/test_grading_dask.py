@@ -204,8 +204,8 @@ def _record_of(source: str, filename: str, call: str):
 def test_ctrl_c_before_distributed_started_a_call_logs_no_traceback():
     """distributed's sync(), interrupted before it created its future, runs a `cancel` that
     reads the unassigned variable; tornado logged that NameError's traceback under the
-    driver's "grade: interrupted" (test_grading_dask_cluster, once in a CI run). The driver's
-    filter drops that record, and only that one."""
+    driver's "grade: interrupted" (test_grading_dask_cluster, once in a `make test` run).
+    The driver's filter drops that record, and only that one."""
     from grading.dask_executor import UNSTARTED_SYNC_CANCEL
     unstarted = "def cancel():\n    future\n    future: int\n"  # the same NameError
     elsewhere = "def callback():\n    missing_name\n"
