@@ -19,6 +19,10 @@ CANARY_STUDENT = "zz-canary"
 WORKDIR_ENV = "SEQ2SEQ_GRADING_WORKDIR"
 FLAGS_FILE = "flags.jsonl"            # {"notebook","cell","kind","message"} per line
 KERNEL_OUTPUT_FILE = "kernel-output.log"  # the kernel's raw fd 1/2, never shown as such
+# Environment variable carried by every process of a grading job (grading/submission.py),
+# whose value is the job's token; and by the zygote its nbgrader is forked from
+# (grading/zygote.py), with a value of its own.
+MARKER = "SEQ2SEQ_GRADING_JOB"
 
 
 @dataclass(frozen=True)

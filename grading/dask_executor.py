@@ -40,8 +40,9 @@ driver connects only to a tls:// address, with the client key of the course CA
 Faults: a worker that dies mid-task has its task rescheduled by Dask on another worker; what
 it had started is killed by a guard (a small process per task that holds a pipe from the
 worker and, when the pipe closes without a "done", kills that attempt's processes by their
-marker and removes its folders), so a submission's processes never outlive their worker and
-the retry runs alone. Each attempt marks its processes with the job's token plus a suffix of
+marker and removes its folders; its nbgrader, forked by the worker's zygote, dies with that
+zygote, which dies with the worker: grading/zygote.py), so a submission's processes never
+outlive their worker and the retry runs alone. Each attempt marks its processes with the job's token plus a suffix of
 its own, so a dying attempt's guard never touches the retry. A lost scheduler stops the run
 with SchedulerLost: what was merged before stays, the rest is neither recorded nor reported.
 """
@@ -65,7 +66,8 @@ from grading.executors import (SOURCE, Job, Outcome, course_files, failed, grade
                                read_folder, write_folder)
 from grading.processes import kill_until_gone
 from grading.config import WORKDIR_ENV
-from grading.submission import MARKER, NBGRADER, REPO, Limits, processes_marked
+from grading.submission import MARKER, NBGRADER, REPO, Limits, kill_job, processes_marked
+from grading.zygote import zygote
 
 
 class _UnstartedSyncCancel(logging.Filter):
@@ -130,7 +132,9 @@ def grade_remotely(job: Job, submitted: dict[str, bytes], kit: Kit, limits: Limi
         write_folder(ours, course)
         (course / SOURCE / job.assignment).mkdir(parents=True, exist_ok=True)
         write_folder(submitted, course / "submitted" / job.student / job.assignment)
-        outcome = grade_in(course, attempt, kit.gradebook, limits, kit.options)
+        # the workdir in the guarded folder: the guard removes it with the rest, without
+        # having to find it through a process that may be gone already
+        outcome = grade_in(course, attempt, kit.gradebook, limits, kit.options, scratch=course)
         if outcome.problem is None:
             outcome.autograded = read_folder(course / "autograded" / job.student / job.assignment)
         return outcome
@@ -203,7 +207,11 @@ def _job_processes(token: str) -> list[int]:
 
 
 def kill_jobs(tokens: list[str]) -> None:
+    """On a worker: kill every attempt of these jobs, nbgrader (forked by this worker's
+    zygote, found by pid: grading/zygote.py) and the processes that carry its marker."""
     for token in tokens:
+        for attempt in [t for t in zygote().started if t == token or t.startswith(token + "-")]:
+            kill_job(attempt)
         kill_until_gone(lambda token=token: _job_processes(token), timeout=1.0)
 
 
@@ -254,6 +262,12 @@ class DaskExecutor:
         if not jobs:
             return
         assignments = {job.assignment for job in jobs}
+        # Dask's active memory manager drops replicas that no task on their worker waits for,
+        # about 2 s after the broadcast below: then a worker's death could take the kit's only
+        # copy with it, and every task still to run would be forgotten ("already forgotten").
+        # Paused while this run grades, as it was before.
+        amm_was_running = self.client.amm.running()
+        self.client.amm.stop()
         kit = self.client.scatter(Kit(gradebook, course_files(course, assignments),
                                       tuple(options)),
                                   broadcast=True, hash=False)
@@ -295,6 +309,8 @@ class DaskExecutor:
                                 on_error="ignore")
             if self.connected():
                 kit.release()
+                if amm_was_running:
+                    self.client.amm.start()
 
     def close(self) -> None:
         if not self.own_client:

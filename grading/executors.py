@@ -55,12 +55,13 @@ class Executor(Protocol):
 
 
 def grade_in(course: Path, job: Job, gradebook: bytes, limits: Limits,
-             options: tuple[str, ...] = ()) -> Outcome:
+             options: tuple[str, ...] = (), scratch: Path | None = None) -> Outcome:
     """Grade submitted/<student>/<assignment>/ of `course` against a copy of `gradebook`, in
-    a temporary workdir. A flag the grader's code left there (grading/submission.py,
-    read_flags) fails the submission: it then needs a person, not a score."""
+    a temporary workdir (in `scratch`, else the system's temporary directory). A flag the
+    grader's code left there (grading/submission.py, read_flags) fails the submission: it
+    then needs a person, not a score."""
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grade-", dir=scratch) as tmp:
         workdir = Path(tmp)
         db = workdir / "gradebook.db"
         db.write_bytes(gradebook)

@@ -40,6 +40,7 @@ The modules, in the order a submission meets them:
                       sanitizing what came from a kernel before it is printed
     canary.py         the instructor's solution, graded first
     submission.py     checking one submission, and grading it in a limited child process
+    zygote.py         ... forked from a process that has imported nbgrader once
     executors.py      where that child runs: LocalExecutor, this machine, N at a time
     dask_executor.py  ... or DaskExecutor, on the workers of a Dask cluster
     gradebook.py      the snapshot each grader starts from, and the merge of its scores into

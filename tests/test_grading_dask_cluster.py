@@ -216,16 +216,20 @@ def read_until(driver: subprocess.Popen, prefix: str) -> list[str]:
 
 
 def first_job(tag: str, timeout: float = WAIT, students=None) -> psutil.Process:
-    """The first nbgrader process of a grading job (it carries MARKER) among `tag`'s
-    processes; of one of `students`, if given."""
+    """The launcher of a grading job's sandboxed kernel, the first process of the job that
+    carries its token in MARKER and lives until the job ends (its nbgrader, forked by
+    grading/zygote.py, shows the zygote's MARKER; the sandbox's quick check before the kernel
+    ends at once), among `tag`'s processes; of one of `students`, if given (the kernel's
+    folder, autograded/<student>/<assignment>, is in its command line)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in tagged(tag):
             try:
-                command = process.cmdline()
-                if MARKER in process.environ() and "--student" in command and (
-                        students is None
-                        or command[command.index("--student") + 1] in students):
+                marker = process.environ().get(MARKER, "zygote-")
+                command = " ".join(process.cmdline())
+                kernel = "ipykernel_launcher" in command and not marker.startswith("zygote-")
+                if kernel and (students is None or any(
+                        f"/autograded/{student}/" in command for student in students)):
                     return process
             except psutil.Error:
                 pass
@@ -378,22 +382,28 @@ def test_a_worker_without_the_course_keys_is_refused(cluster, foreign):
 def test_a_killed_workers_submission_is_graded_again_exactly_once(cluster, tmp_path):
     course = class_of(tmp_path / "course", ["ada"])
     driver = cluster.grade(course)
+    started = time.monotonic()
     job = first_job(cluster.tag)
     token = job.environ()[MARKER]
-    worker = job.parent()
-    while MARKER in worker.environ():  # up from the job's first process to its worker
-        worker = worker.parent()
+    nbgrader = job.parent()
+    worker = nbgrader
+    while MARKER in worker.environ():  # up from the job's first process, past its nbgrader
+        worker = worker.parent()         # and the zygote, to its worker
     assert "worker" in " ".join(worker.cmdline()) or "spawn" in " ".join(worker.cmdline())
     guard = next(p for p in psutil.process_iter(["cmdline"])
                  if token in (p.info["cmdline"] or []) and "--guard" in p.info["cmdline"])
     folders = [Path(guard.info["cmdline"][-1]), Path(job.environ()[WORKDIR_ENV])]
     assert all(folder.is_dir() for folder in folders), folders
+    # after Dask's active memory manager has run (every 2 s): it would drop the other
+    # worker's copy of the run's kit, and the retry would have none (grading/dask_executor.py)
+    time.sleep(max(0.0, started + 3 - time.monotonic()))
     worker.kill()
     # well before nbgrader could have finished on its own (it has only just started)
     deadline = time.monotonic() + 2
     while marked(token) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not marked(token), "the killed worker's grading processes outlived it"
+    assert not _alive(nbgrader), "the killed worker's nbgrader outlived it"
     time.sleep(0.5)
     assert not any(folder.exists() for folder in folders), "its temporary folders are left"
     out = finish(driver)
