@@ -133,10 +133,11 @@ def autograde(course: Path, student: str, assignment: str, db: Path, limits: Lim
               workdir: Path, token: str, options: tuple[str, ...] = ()) -> tuple[str | None, str]:
     """Run nbgrader on submitted/<student>/<assignment>/ of `course` against gradebook `db`;
     the graded notebooks go to autograded/<student>/<assignment>/. Every process nbgrader
-    starts carries MARKER=token, so `kill_job(token)` stops them and nbgrader, and
-    WORKDIR_ENV=workdir, where the grader's own code leaves flags (read_flags) and the sandbox
-    the kernel's raw output (kernel_output_tail). `options`: more nbgrader options
-    (--Class.trait=value). Returns (why it failed or None, the end of what nbgrader printed)."""
+    starts carries MARKER=token, so `kill_job(token)` stops them (and, in this process,
+    nbgrader itself), and WORKDIR_ENV=workdir, where the grader's own code leaves flags
+    (read_flags) and the sandbox the kernel's raw output (kernel_output_tail). `options`:
+    more nbgrader options (--Class.trait=value). Returns (why it failed or None, the end of
+    what nbgrader printed)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **{MARKER: token, WORKDIR_ENV: str(workdir)})
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
     # nbgrader forked from grading/zygote.py, which has imported it: 3 CPU s less per

@@ -24,16 +24,21 @@ fixed when it execs; a child shows the zygote's. So the zygote runs with MARKER=
 (PR_SET_PDEATHSIG), and the zygote with the process that started it: when its stdin closes
 (that process ended, or closed it), it kills its children and exits.
 
+A zygote keeps the code it imported while it runs. A child whose zygote imported other
+grading/ or course_utils/ files than are now on disk execs a fresh Python instead, which
+costs the old start-up and grades with the code the canary was keyed on (code_version).
+
 One zygote per grading process (the driver, or a Dask worker), started on first use. It is
 single-threaded, as a process that forks must be; it talks on two pipes, one JSON line per
-message: requests {"id", "main", "argv", "env", "cwd", "log", "limits"} in; {"id", "pid"} when
-forked and {"pid", "returncode"} when reaped out.
+message: requests {"id", "main", "argv", "env", "cwd", "log", "limits", "code"} in;
+{"id", "pid"} when forked and {"pid", "returncode"} when reaped out.
 """
 from __future__ import annotations
 
 import atexit
 import ctypes
 import dataclasses
+import hashlib
 import importlib
 import json
 import os
@@ -53,7 +58,26 @@ PRELOAD = ("nbgrader.apps.nbgraderapp", "grading.execute", "grading.sandbox", "I
            "ipykernel.kernelspec", "sqlite3")
 NBGRADER_MAIN = "nbgrader.apps.nbgraderapp:main"  # what .venv/bin/nbgrader runs
 REPO = Path(__file__).resolve().parent.parent  # where `python -m grading.zygote` runs
+# The grader's code that PRELOAD imports from the repository (nbgrader_config.py is read by
+# each child afresh): see code_version.
+WATCHED = (REPO / "grading", REPO / "course_utils")
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def code_version(roots: tuple[Path, ...]) -> str:
+    """A digest of the path, mtime and size of every .py file under `roots`.
+
+    A zygote keeps the code it imported for as long as it runs, and a Dask worker's runs as
+    long as the worker: after a `git pull` its children would grade with the old checks while
+    the canary is keyed on the new ones (grading/canary.py). So each request carries the
+    version on disk, and a child whose zygote imported another version execs a fresh Python
+    instead (_child): the old start-up cost, and the code on disk."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(Path(root).rglob("*.py")):
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
+    return digest.hexdigest()
 
 
 def limit_resources(limits: Limits) -> None:
@@ -72,7 +96,8 @@ def limit_resources(limits: Limits) -> None:
 class Zygote:
     """The running zygote, and the children it forked for this process."""
 
-    def __init__(self):
+    def __init__(self, watched: tuple[Path, ...] = WATCHED):
+        self.watched = watched  # whose change makes a child start afresh (code_version)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._process: subprocess.Popen | None = None
@@ -87,7 +112,8 @@ class Zygote:
         """Fork a child that calls `main` ("module:function") with `argv` as sys.argv, and
         return its pid; `token`: the job it belongs to, for `started`."""
         request = {"id": uuid.uuid4().hex, "argv": list(argv), "env": env, "cwd": str(cwd),
-                   "log": str(log), "limits": dataclasses.asdict(limits), "main": main}
+                   "log": str(log), "limits": dataclasses.asdict(limits), "main": main,
+                   "code": code_version(self.watched)}
         with self._lock:
             process = self._ensure_running()
             process.stdin.write((json.dumps(request) + "\n").encode())
@@ -132,7 +158,7 @@ class Zygote:
         # OMP_NUM_THREADS: OpenMP reads it when torch is imported, here, not in the child
         env = dict(os.environ, OMP_NUM_THREADS="1", **{MARKER: f"zygote-{uuid.uuid4().hex}"})
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "grading.zygote"], cwd=REPO, env=env,
+            [sys.executable, "-m", "grading.zygote", *map(str, self.watched)], cwd=REPO, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         threading.Thread(target=self._read, args=(self._process,), daemon=True,
                          name="grading-zygote").start()
@@ -171,13 +197,14 @@ def zygote() -> Zygote:
 # ---------------------------------------------------------------------------------------------
 # The zygote
 
-def serve() -> None:
+def serve(watched: tuple[Path, ...]) -> None:
     """Import PRELOAD, then fork a child for each request until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grading process decides what a ^C stops
     requests, replies = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print must not reach the replies
+    version = code_version(watched)  # before the imports: a change during them counts
     for name in PRELOAD:
         importlib.import_module(name)
     wakeup_r, wakeup_w = os.pipe()
@@ -212,7 +239,7 @@ def serve() -> None:
                 request = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
-                    _child(request, zygote_fds)  # never returns
+                    _child(request, zygote_fds, version)  # never returns
                 children.add(pid)
                 reply({"id": request["id"], "pid": pid})
         while children:  # reap every child that ended
@@ -231,8 +258,9 @@ def _kill_group(pid: int) -> None:
             pass
 
 
-def _child(request: dict, zygote_fds: tuple[int, ...]) -> None:
-    """In the forked child: become what Popen(argv, ...) with these limits would start."""
+def _child(request: dict, zygote_fds: tuple[int, ...], version: str) -> None:
+    """In the forked child: become what Popen(argv, ...) with these limits would start. If
+    the code on disk is not the `version` the zygote imported, exec a fresh Python for it."""
     code = 70  # EX_SOFTWARE: the child could not set itself up
     try:
         parent = os.getppid()
@@ -253,10 +281,19 @@ def _child(request: dict, zygote_fds: tuple[int, ...]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        module, function = request["main"].split(":")
+        if request["code"] != version:
+            print("grading/zygote.py: the grader's code changed since this zygote started, so "
+                  "this nbgrader starts afresh (restart the grading process, or the Dask "
+                  "worker, to start fast again)", file=sys.stderr, flush=True)
+            script = (f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+                      f"from {module} import {function}; sys.exit({function}())")
+            # the same process (pid, session, rlimits, fds, cwd), running the code on disk
+            os.execve(sys.executable, [sys.executable, "-c", script, *request["argv"][1:]],
+                      request["env"])
         sys.argv = request["argv"]
         code = 0
         try:
-            module, function = request["main"].split(":")
             getattr(importlib.import_module(module), function)()
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -278,7 +315,7 @@ def _child(request: dict, zygote_fds: tuple[int, ...]) -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(tuple(Path(root) for root in sys.argv[1:]))
     # no tear-down of torch and nbgrader either (about 1 s): the replies went out with
     # os.write, and a test that looks for leftover processes right after a run finds none
     os._exit(0)

@@ -129,3 +129,31 @@ def test_a_killed_zygote_takes_its_children_with_it(tmp_path):
     pid, _, _ = run(zygote, tmp_path, "exit")  # a new zygote starts for the next job
     assert zygote.wait(pid, timeout=60) == 3
     zygote.close()
+
+
+def test_a_child_after_the_code_changed_runs_it_from_disk(tmp_path):
+    # a Dask worker's zygote outlives a `git pull`: what it imported is then not what the
+    # canary was keyed on
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "check.py").write_text("VERSION = 1\n")
+    zygote = Zygote(watched=(code,))
+    try:
+        pid, report, log = run(zygote, tmp_path, "exit")
+        assert zygote.wait(pid, timeout=60) == 3
+        assert json.loads(report.read_text())["argv0"] == "zygote_child"  # forked
+        assert "changed" not in log.read_text()
+        (code / "check.py").write_text("VERSION = 22\n")
+        (tmp_path / "after").mkdir()
+        pid, report, log = run(zygote, tmp_path / "after", "exit", MY_VARIABLE="mine")
+        assert zygote.wait(pid, timeout=60) == 3
+        facts = json.loads(report.read_text())
+        assert facts["argv0"] == "-c"  # a fresh `python -c`, not the zygote's fork
+        assert facts["pid"] == pid and facts["sid"] == pid  # the same process, exec'd
+        facts["env"].pop("LC_CTYPE", None)  # set by a Python started without LANG (PEP 538)
+        assert facts["env"] == {"PATH": os.environ["PATH"], "OMP_NUM_THREADS": "1",
+                                "MY_VARIABLE": "mine"}
+        assert facts["rlimit_as"] == LIMITS.memory_mb * 2**20
+        assert "the grader's code changed since this zygote started" in log.read_text()
+    finally:
+        zygote.close()

@@ -1,10 +1,10 @@
 """What tests/test_zygote.py runs in a child of grading/zygote.py instead of nbgrader.
 
-    main: sys.argv = [name, report.json, mode]. It writes what the child is (its environment,
-    working directory, session, rlimits, what was already imported, torch's threads) to
-    report.json, one line to stdout and one to stderr, then, by mode: "exit" exits with
-    status 3, "sleep" sleeps for a minute, "crash" raises, "mutate" changes its environment
-    and a preloaded module first (a later child must not see it).
+    main: sys.argv = [name, report.json, mode]. It writes what the child is (argv[0], its
+    environment, working directory, session, rlimits, what was already imported, torch's
+    threads) to report.json, one line to stdout and one to stderr, then, by mode: "exit"
+    exits with status 3, "sleep" sleeps for a minute, "crash" raises, "mutate" changes its
+    environment and a preloaded module first (a later child must not see it).
 """
 import json
 import os
@@ -21,7 +21,7 @@ def main() -> None:
     import torch  # noqa: PLC0415 (after the look at sys.modules)
 
     _, report, mode = sys.argv
-    facts = {"pid": os.getpid(), "sid": os.getsid(0), "cwd": os.getcwd(),
+    facts = {"argv0": sys.argv[0], "pid": os.getpid(), "sid": os.getsid(0), "cwd": os.getcwd(),
              "env": dict(os.environ), "preloaded": preloaded,
              "threads": torch.get_num_threads(), "stdin": sys.stdin.read(),
              "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
