@@ -45,9 +45,10 @@ class CanaryFailed(SystemExit):
 
 
 def check(course: Path, assignments: set[str], executor: Executor, limits: Limits,
-          gradebook: bytes, options: tuple[str, ...] = (), print_fn=print) -> None:
+          gradebook: bytes, options: tuple[str, ...] = (), print_fn=print) -> dict[str, float]:
     """Grade the solution of each of `assignments` unless a cached canary still holds; raise
-    CanaryFailed, with every reason, if one of them does not earn full marks."""
+    CanaryFailed, with every reason, if one of them does not earn full marks. Returns the
+    seconds each solution graded now took (the driver grades the longest first)."""
     cache_path = course / CACHE_FILE
     try:
         cache = json.loads(cache_path.read_text())
@@ -60,7 +61,7 @@ def check(course: Path, assignments: set[str], executor: Executor, limits: Limit
         print_fn(f"canary: cached for {', '.join(sorted(cached))} (passed in this environment)")
     todo = sorted(assignments - cached)
     if not todo:
-        return
+        return {}
     missing = [a for a in todo if not _source(course, a).is_file()]
     if missing:
         raise CanaryFailed(f"canary: no solutions/{missing[0]}/{missing[0]}.ipynb, so this "
@@ -68,7 +69,7 @@ def check(course: Path, assignments: set[str], executor: Executor, limits: Limit
     print_fn(f"canary: grading the solution of {', '.join(todo)} first "
              f"({executor.slots} at a time)")
     start = time.perf_counter()
-    problems = {}
+    problems, seconds = {}, {}
     with tempfile.TemporaryDirectory(prefix="canary-") as tmp:
         canary_course = Path(tmp)
         write_folder(course_files(course, set(todo)), canary_course)
@@ -84,6 +85,7 @@ def check(course: Path, assignments: set[str], executor: Executor, limits: Limit
                 problems[job.assignment] = problem
             else:
                 cache[job.assignment] = keys[job.assignment]
+                seconds[job.assignment] = outcome.seconds
                 print_fn(f"canary: {job.assignment} full marks ({outcome.seconds:.1f} s)")
     if problems:
         lines = "\n".join(f"  {a}: {p}" for a, p in sorted(problems.items()))
@@ -95,6 +97,7 @@ def check(course: Path, assignments: set[str], executor: Executor, limits: Limit
     tmp_path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
     tmp_path.replace(cache_path)
     print_fn(f"canary: passed in {time.perf_counter() - start:.1f} s")
+    return seconds
 
 
 def full_marks_problem(graded: bytes | None, assignment: str) -> str | None:

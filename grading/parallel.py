@@ -15,7 +15,8 @@ each submission finishes. Each submission, submitted/<student>/<assignment>/, is
 
 First the canary (grading/canary.py): the instructor's solution of each assignment to grade
 must earn full marks in the same environment, or the run stops, exit status 2, before
-anything is graded or recorded. `--no-canary` skips it, unsafely.
+anything is graded or recorded. `--no-canary` skips it, unsafely. Then the submissions, those
+of the assignments that take longest first (longest_first).
 
 What happens to one submission fails only that submission, with a reason in the report:
 a notebook that is not JSON, not nbformat 4 or not a valid notebook, or too large (checked
@@ -52,6 +53,7 @@ import argparse
 import contextlib
 import re
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -100,9 +102,10 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
             refused.append((result, Outcome(reason), time.perf_counter() - start))
         else:
             jobs[Job(student, assignment)] = result, time.perf_counter() - start
+    measured = {}
     if canary and jobs:
-        run_canary(course, {job.assignment for job in jobs}, executor, limits, gradebook,
-                   options, print_fn)
+        measured = run_canary(course, {job.assignment for job in jobs}, executor, limits,
+                              gradebook, options, print_fn)
     elif jobs:
         print_fn("canary: skipped (--no-canary): UNSAFE, nothing checks that this environment "
                  "gives the solution full marks")
@@ -119,7 +122,8 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
     try:
         for refusal in refused:
             record(*refusal, ran=False)
-        with contextlib.closing(executor.outcomes(course, limits, gradebook, list(jobs),
+        order = longest_first(list(jobs), report, measured)
+        with contextlib.closing(executor.outcomes(course, limits, gradebook, order,
                                                   options)) as done:
             for job, outcome in done:
                 result, seconds = jobs[job]
@@ -127,6 +131,22 @@ def grade(course: Path, submissions: list[tuple], executor: Executor, limits: Li
     finally:  # after Ctrl-C too: what reached gradebook.db is in the report
         write_report(course, report)
     return results
+
+
+def longest_first(jobs: list[Job], report: dict[tuple, dict],
+                  measured: dict[str, float]) -> list[Job]:
+    """`jobs`, those of the assignments that take longest first, so that the slots finish
+    together instead of the longest notebook running alone at the end (in name order, `make
+    grade JOBS=2` of one student's eight notebooks started 07, the longest, seventh). An
+    assignment's time: its canary's in this run (`measured`), else the median of its graded
+    rows in the report, else unknown (last). The sort is stable: within an assignment the
+    students keep their order."""
+    earlier: dict[str, list[float]] = {}
+    for (_, assignment), row in report.items():
+        if row.get("status") == "ok" and isinstance(row.get("seconds"), (int, float)):
+            earlier.setdefault(assignment, []).append(row["seconds"])
+    expected = {a: statistics.median(s) for a, s in earlier.items()} | measured
+    return sorted(jobs, key=lambda job: -expected.get(job.assignment, 0.0))
 
 
 class Progress:

@@ -279,6 +279,34 @@ def test_canary_keys_follow_the_gradebook_interpreter_and_bubblewrap(tmp_path, m
     assert key() != base
 
 
+def test_the_assignments_that_take_longest_are_graded_first(tmp_path, merges, monkeypatch):
+    names = ("01_x", "02_y", "03_z")
+    for name in names:
+        fake_course(tmp_path, name=name)
+    submissions = [(s, a) for a in names for s in ("ann", "bob")]
+    # an earlier run's report: 03_z took longest, then 01_x; a failed 02_y (a timeout) and
+    # the other rows of 02_y's are not times to plan by
+    rows = [{"student": "old", "assignment": "01_x", "status": "ok", "seconds": 9.0},
+            {"student": "old2", "assignment": "01_x", "status": "ok", "seconds": 11.0},
+            {"student": "old", "assignment": "03_z", "status": "ok", "seconds": 25.0},
+            {"student": "old", "assignment": "02_y", "status": "failed", "seconds": 600.0}]
+    (tmp_path / parallel.REPORT_JSON).write_text(json.dumps(rows))
+    executor = FakeExecutor(lambda c, job: executors.Outcome(None, gradebook=b"graded"))
+    parallel.grade(tmp_path, submissions, executor, Limits(), canary=False)
+    assert [(j.assignment, j.student) for j in executor.jobs] == [
+        ("03_z", "ann"), ("03_z", "bob"), ("01_x", "ann"), ("01_x", "bob"),
+        ("02_y", "ann"), ("02_y", "bob")]
+    # the canary's times of this run come first: 02_y took 30 s, 03_z 1 s
+    monkeypatch.setattr(canary, "full_marks_problem", lambda graded, name: None)
+    seconds = {"01_x": 12.0, "02_y": 30.0, "03_z": 1.0}
+    executor = FakeExecutor(lambda c, job: executors.Outcome(
+        None, gradebook=b"graded", seconds=seconds[job.assignment]))
+    parallel.grade(tmp_path, submissions, executor, Limits(), force=True)
+    graded = [(j.assignment, j.student) for j in executor.jobs if j.student != CANARY_STUDENT]
+    assert graded == [("02_y", "ann"), ("02_y", "bob"), ("01_x", "ann"), ("01_x", "bob"),
+                      ("03_z", "ann"), ("03_z", "bob")]
+
+
 def test_progress_line_after_each_submission(tmp_path, merges):
     course = fake_course(tmp_path, students=("ann", "bob", "carl"))
     (course / "submitted" / "carl" / "01_x" / "01_x.ipynb").write_text("not json")
