@@ -210,7 +210,8 @@ def kill_jobs(tokens: list[str]) -> None:
     """On a worker: kill every attempt of these jobs, nbgrader (forked by this worker's
     zygote, found by pid: grading/zygote.py) and the processes that carry its marker."""
     for token in tokens:
-        for attempt in [t for t in zygote().started if t == token or t.startswith(token + "-")]:
+        started = list(zygote().started)  # one C-level copy: worker threads change it
+        for attempt in [t for t in started if t == token or t.startswith(token + "-")]:
             kill_job(attempt)
         kill_until_gone(lambda token=token: _job_processes(token), timeout=1.0)
 
@@ -258,16 +259,24 @@ class DaskExecutor:
         return self.client.status == "running"
 
     def outcomes(self, course, limits, gradebook, jobs, options=()):
-        from distributed import as_completed  # noqa: PLC0415
         if not jobs:
             return
-        assignments = {job.assignment for job in jobs}
         # Dask's active memory manager drops replicas that no task on their worker waits for,
-        # about 2 s after the broadcast below: then a worker's death could take the kit's only
+        # about 2 s after the kit's broadcast: then a worker's death could take the kit's only
         # copy with it, and every task still to run would be forgotten ("already forgotten").
-        # Paused while this run grades, as it was before.
+        # Paused while this run grades, then as it was (cluster-wide: two drivers at once on
+        # one cluster could turn it back on under each other).
         amm_was_running = self.client.amm.running()
         self.client.amm.stop()
+        try:
+            yield from self._outcomes(course, limits, gradebook, jobs, options)
+        finally:
+            if amm_was_running and self.connected():
+                self.client.amm.start()
+
+    def _outcomes(self, course, limits, gradebook, jobs, options):
+        from distributed import as_completed  # noqa: PLC0415
+        assignments = {job.assignment for job in jobs}
         kit = self.client.scatter(Kit(gradebook, course_files(course, assignments),
                                       tuple(options)),
                                   broadcast=True, hash=False)
@@ -309,8 +318,6 @@ class DaskExecutor:
                                 on_error="ignore")
             if self.connected():
                 kit.release()
-                if amm_was_running:
-                    self.client.amm.start()
 
     def close(self) -> None:
         if not self.own_client:

@@ -16,6 +16,9 @@ Ctrl-C at the terminal does not reach it; `os.killpg(pid)` stops it and what it 
 group), the submission's rlimits (grading/submission.py), its environment (MARKER and
 WORKDIR_ENV, which its kernel inherits), its working directory, stdin from /dev/null, stdout
 and stderr to the log, and an exit status as Popen gives it (negative: killed by that signal).
+It leaves as Python does, `sys.exit(main())` after non-daemon threads and atexit handlers,
+but for the interpreter's tear-down: a file left open and unflushed would lose its buffer
+(nbgrader 0.9.6 closes what it writes; the graded notebook and gradebook are checked after).
 
 One thing differs. A process's environment as /proc shows it, where MARKER is looked for, is
 fixed when it execs; a child shows the zygote's. So the zygote runs with MARKER=zygote-<id>
@@ -44,6 +47,7 @@ import json
 import os
 import selectors
 import signal
+import site
 import subprocess
 import sys
 import threading
@@ -65,7 +69,8 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def code_version(roots: tuple[Path, ...]) -> str:
-    """A digest of the path, mtime and size of every .py file under `roots`.
+    """A digest of every .py file under `roots` (path and contents) and of the names in the
+    interpreter's site-packages (pip upgrading a package renames its dist-info there).
 
     A zygote keeps the code it imported for as long as it runs, and a Dask worker's runs as
     long as the worker: after a `git pull` its children would grade with the old checks while
@@ -75,8 +80,9 @@ def code_version(roots: tuple[Path, ...]) -> str:
     digest = hashlib.sha256()
     for root in roots:
         for path in sorted(Path(root).rglob("*.py")):
-            stat = path.stat()
-            digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
+            digest.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for folder in sorted(set(site.getsitepackages())):
+        digest.update("\0".join(sorted(os.listdir(folder))).encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -102,7 +108,7 @@ class Zygote:
         self._changed = threading.Condition(self._lock)
         self._process: subprocess.Popen | None = None
         self._ended: set[subprocess.Popen] = set()  # zygotes whose every message was read
-        self._forked: dict[str, int | None] = {}   # request id -> pid
+        self._forked: dict[str, int | str] = {}    # request id -> pid, or why no fork
         self._running: dict[int, subprocess.Popen] = {}  # pid -> the zygote that forked it
         self._exits: dict[int, int] = {}           # pid -> returncode
         self.started: dict[str, int] = {}          # a job's token -> its child's pid
@@ -123,8 +129,10 @@ class Zygote:
             pid = self._forked.pop(request["id"], None)
             if pid is None:
                 raise RuntimeError(f"the grading zygote (python -m grading.zygote) exited "
-                                   f"with status {process.returncode} before it forked "
-                                   "nbgrader; its traceback is above")
+                                   f"with status {process.returncode} before it said it had "
+                                   "forked nbgrader; its traceback is above")
+            if isinstance(pid, str):
+                raise RuntimeError(f"the grading zygote could not start nbgrader ({pid})")
             self._running[pid] = process
             if token:
                 self.started[token] = pid
@@ -132,8 +140,9 @@ class Zygote:
 
     def wait(self, pid: int, timeout: float | None = None) -> int | None:
         """The child's exit status as Popen.returncode gives it, or None if it still runs
-        after `timeout` seconds. A child whose zygote died is reported killed (-SIGKILL):
-        it was (PR_SET_PDEATHSIG)."""
+        after `timeout` seconds. A child whose zygote died before reporting its exit is
+        reported killed (-SIGKILL): PR_SET_PDEATHSIG kills it, and if it had finished, its
+        status is lost with the zygote, so the job fails rather than count unseen."""
         with self._lock:
             ended = self._changed.wait_for(
                 lambda: pid in self._exits or self._running[pid] in self._ended, timeout)
@@ -166,18 +175,22 @@ class Zygote:
 
     def _read(self, process: subprocess.Popen) -> None:
         """The zygote's messages, until it ends; then its children are gone too."""
-        for line in process.stdout:
-            message = json.loads(line)
+        try:
+            for line in process.stdout:
+                message = json.loads(line)
+                with self._lock:
+                    if "id" in message:
+                        self._forked[message["id"]] = message.get("error") or message["pid"]
+                    else:
+                        self._exits[message["pid"]] = message["returncode"]
+                    self._changed.notify_all()
+        finally:  # whatever went wrong here, nobody waits for this zygote forever
+            if process.poll() is None:
+                process.kill()
+            process.wait()
             with self._lock:
-                if "id" in message:
-                    self._forked[message["id"]] = message["pid"]
-                else:
-                    self._exits[message["pid"]] = message["returncode"]
+                self._ended.add(process)
                 self._changed.notify_all()
-        process.wait()
-        with self._lock:
-            self._ended.add(process)
-            self._changed.notify_all()
 
 
 _zygote: Zygote | None = None
@@ -237,7 +250,11 @@ def serve(watched: tuple[Path, ...]) -> None:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 request = json.loads(line)
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError as e:  # out of memory or of processes: this job fails, alone
+                    reply({"id": request["id"], "pid": None, "error": f"fork: {e}"})
+                    continue
                 if pid == 0:
                     _child(request, zygote_fds, version)  # never returns
                 children.add(pid)
@@ -294,7 +311,7 @@ def _child(request: dict, zygote_fds: tuple[int, ...], version: str) -> None:
         sys.argv = request["argv"]
         code = 0
         try:
-            getattr(importlib.import_module(module), function)()
+            raise SystemExit(getattr(importlib.import_module(module), function)())
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             if isinstance(e.code, str):
@@ -302,6 +319,9 @@ def _child(request: dict, zygote_fds: tuple[int, ...], version: str) -> None:
         except BaseException:  # as Python's own exit after an uncaught exception
             traceback.print_exc()
             code = 1
+        for thread in threading.enumerate():  # as Python's exit waits for them
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
         atexit._run_exitfuncs()
     except BaseException:
         traceback.print_exc()

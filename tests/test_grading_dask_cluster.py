@@ -399,8 +399,9 @@ def test_a_killed_workers_submission_is_graded_again_exactly_once(cluster, tmp_p
     time.sleep(max(0.0, started + 3 - time.monotonic()))
     worker.kill()
     # well before nbgrader could have finished on its own (it has only just started)
+    # (nbgrader dies when its zygote sees the worker's end of its pipe close, and kills it)
     deadline = time.monotonic() + 2
-    while marked(token) and time.monotonic() < deadline:
+    while (marked(token) or _alive(nbgrader)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not marked(token), "the killed worker's grading processes outlived it"
     assert not _alive(nbgrader), "the killed worker's nbgrader outlived it"
@@ -423,9 +424,13 @@ def test_an_interrupted_or_killed_driver_grades_only_what_is_missing(cluster, tm
     # Ctrl-C once the first submission is recorded
     driver = cluster.grade(course)
     read_until(driver, "progress: 1/3")
+    # how the driver handles SIGINT, for the message: once (a fresh clone's CI run) it
+    # finished all three with status 0 as if no SIGINT had reached it
+    masks = [line for line in Path(f"/proc/{driver.pid}/status").read_text().splitlines()
+             if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
     driver.send_signal(signal.SIGINT)
     out = finish(driver)
-    assert driver.returncode == 130 and "grade: interrupted" in out, out
+    assert driver.returncode == 130 and "grade: interrupted" in out, (masks, out)
     assert "Traceback" not in out, out
     first = report(course)
     assert 1 <= len(first) < 3 and all(r["status"] == "ok" for r in first.values()), first

@@ -157,3 +157,39 @@ def test_a_child_after_the_code_changed_runs_it_from_disk(tmp_path):
         assert "the grader's code changed since this zygote started" in log.read_text()
     finally:
         zygote.close()
+
+
+NO_FORK = """\
+import os
+_fork = os.fork
+def _fork_unless_told(*args):
+    if os.path.exists(os.environ["ZYGOTE_TEST_NO_FORK"]):
+        raise OSError(12, "Cannot allocate memory")
+    return _fork(*args)
+os.fork = _fork_unless_told
+"""
+
+
+def test_a_fork_that_fails_fails_that_job_alone(tmp_path, monkeypatch):
+    # out of memory or of processes (a student's fork bomb against a pids limit) when the
+    # zygote forks: that one job fails, and the children already running go on
+    hook, flag = tmp_path / "hook", tmp_path / "no-fork"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NO_FORK)
+    monkeypatch.setenv("PYTHONPATH", str(hook))  # the zygote's, not its children's
+    monkeypatch.setenv("ZYGOTE_TEST_NO_FORK", str(flag))
+    zygote = Zygote()
+    try:
+        running, report, _ = run(zygote, tmp_path, "sleep")
+        wait_for(report)
+        flag.touch()
+        (tmp_path / "refused").mkdir()
+        with pytest.raises(RuntimeError, match=r"could not start nbgrader \(fork: .*memory"):
+            run(zygote, tmp_path / "refused", "exit")
+        flag.unlink()
+        assert zygote.wait(running, timeout=0.5) is None, "the running child was killed"
+        (tmp_path / "after").mkdir()
+        pid, _, _ = run(zygote, tmp_path / "after", "exit")
+        assert zygote.wait(pid, timeout=60) == 3
+    finally:
+        zygote.close()
