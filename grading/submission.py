@@ -42,9 +42,7 @@ from grading.config import (FLAGS_FILE, KERNEL_OUTPUT_FILE, MARKER, WORKDIR_ENV,
                             Limits)  # noqa: F401 (Limits re-exported: grading.submission.Limits)
 from grading.processes import kill_until_gone
 from grading.report import sanitize
-from grading.zygote import zygote
-
-REPO = Path(__file__).resolve().parent.parent  # nbgrader runs here, next to nbgrader_config.py
+from grading.zygote import REPO, zygote  # REPO: nbgrader runs there, by nbgrader_config.py
 BIN = Path(sys.executable).parent
 NBGRADER = BIN / "nbgrader"
 

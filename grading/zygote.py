@@ -45,6 +45,7 @@ import hashlib
 import importlib
 import json
 import os
+import resource
 import selectors
 import signal
 import site
@@ -61,7 +62,7 @@ from grading.config import MARKER, Limits
 PRELOAD = ("nbgrader.apps.nbgraderapp", "grading.execute", "grading.sandbox", "IPython",
            "ipykernel.kernelspec", "sqlite3")
 NBGRADER_MAIN = "nbgrader.apps.nbgraderapp:main"  # what .venv/bin/nbgrader runs
-REPO = Path(__file__).resolve().parent.parent  # where `python -m grading.zygote` runs
+REPO = Path(__file__).resolve().parent.parent  # where the zygote and nbgrader run
 # The grader's code that PRELOAD imports from the repository (nbgrader_config.py is read by
 # each child afresh): see code_version.
 WATCHED = (REPO / "grading", REPO / "course_utils")
@@ -88,7 +89,6 @@ def code_version(roots: tuple[Path, ...]) -> str:
 
 def limit_resources(limits: Limits) -> None:
     """The rlimits of one submission's processes; inherited by everything they start."""
-    import resource  # noqa: PLC0415 (only where it runs)
     memory = limits.memory_mb * 2**20
     cpu = int(limits.timeout) + 1
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
